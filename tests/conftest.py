@@ -1,0 +1,28 @@
+"""Shared test set-up: offscreen Qt, quiet TensorFlow, small helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def keras():
+    from workbench.backend import keras_module
+
+    return keras_module()
+
+
+@pytest.fixture
+def default_experiment_path() -> Path:
+    return ROOT / "experiments" / "default.json"

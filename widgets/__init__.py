@@ -1,0 +1,1 @@
+"""The Qt face of Keras Workbench (PySide6 + pyqtgraph) over the ``workbench`` engine."""

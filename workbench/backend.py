@@ -1,0 +1,80 @@
+"""The one place that imports Keras and talks to the backend.
+
+TensorFlow takes seconds to import, so nothing imports Keras at module level: callers use
+``keras_module()`` when they first need it. Gradient helpers for the inspection tools will
+live here too, so that JAX and PyTorch backends can be added without touching algorithms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from types import ModuleType
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 for a moment.
+
+    TensorFlow prints start-up notes (oneDNN, "no CUDA drivers") from C++ before its logging
+    is configured, so no environment variable hides them; they would bury our one-line
+    messages. Set WORKBENCH_DEBUG=1 to see them.
+    """
+    if os.environ.get("WORKBENCH_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some GUI launchers): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def keras_module() -> ModuleType:
+    """Import Keras (quietly, the first time) and return the module."""
+    if "keras" in sys.modules and getattr(sys.modules["keras"], "ops", None) is not None:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_native_stderr():
+        import keras
+
+        keras.ops.convert_to_tensor(0)  # initialises the devices, which prints too
+    return keras
+
+
+def keras_is_loaded() -> bool:
+    """Whether Keras has been imported in this process already."""
+    return "keras" in sys.modules
+
+
+def clean_keras_message(error: BaseException) -> str:
+    """Turn a Keras exception into one or two readable sentences.
+
+    Keras wraps layer errors in "Exception encountered when calling X.call()" plus a dump of
+    the arguments, with terminal colour codes; the useful sentence is in the middle.
+    """
+    text = _ANSI.sub("", str(error)).strip()
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    useful = [
+        p
+        for p in paragraphs
+        if not p.startswith("Exception encountered when calling")
+        and not p.startswith("Arguments received by")
+    ]
+    message = " ".join((useful or paragraphs or [type(error).__name__])[0].split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return message

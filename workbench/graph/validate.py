@@ -1,0 +1,382 @@
+"""Validation and shape inference: per-node output shapes, parameter counts and errors.
+
+Keras itself decides whether a layer accepts its inputs: every node's layer is created and
+called on symbolic ``KerasTensor``s of its input shapes, so the shapes, counts and refusals
+are exactly those ``model.build`` would give. Each node's result is cached under everything
+that determines it (type, parameters, call arguments, input shapes), so after one edit only
+the edited node and the nodes whose input shapes change are computed again; the rest of a
+200-layer graph is a dictionary lookup per node.
+
+Errors are attached to the node that causes them; a node downstream of an error is marked as
+waiting rather than failing in turn, so the user sees the one place to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from workbench.backend import clean_keras_message, keras_module
+from workbench.errors import GraphError
+from workbench.graph.catalog import INPUT, ParamSpec, layer_type
+from workbench.graph.graph import BLOCK, Edge, ModelGraph, Node
+from workbench.graph.keras_layers import call_layer, make_layer
+
+Shape = tuple  # (None, 8, 8, 1)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """The shape and dtype of one tensor."""
+
+    shape: Shape
+    dtype: str = "float32"
+
+    def __str__(self) -> str:
+        return "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + ")"
+
+
+@dataclass
+class NodeReport:
+    """What validation found for one node.
+
+    Attributes:
+        outputs: the node's output tensors, or None when they could not be inferred.
+        params: parameters owned by this node's layer (0 for a node sharing another's layer).
+        trainable: the trainable part of ``params``.
+        errors: what is wrong with this node, in words.
+        warnings: what is suspicious but does not stop a build.
+        waiting: inference stopped at an error upstream.
+    """
+
+    outputs: list[TensorInfo] | None = None
+    params: int = 0
+    trainable: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    waiting: bool = False
+
+    @property
+    def output(self) -> TensorInfo | None:
+        return self.outputs[0] if self.outputs else None
+
+
+@dataclass
+class ValidationReport:
+    """The result of validating a whole graph."""
+
+    nodes: dict[str, NodeReport]
+    problems: list[str]
+    used: set[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(r.errors for r in self.nodes.values())
+
+    def errors(self) -> list[tuple[str | None, str]]:
+        """Every error as (node id or None for the graph, message)."""
+        found: list[tuple[str | None, str]] = [(None, p) for p in self.problems]
+        for node_id, report in self.nodes.items():
+            found += [(node_id, e) for e in report.errors]
+        return found
+
+    def warnings(self) -> list[tuple[str, str]]:
+        return [(n, w) for n, r in self.nodes.items() for w in r.warnings]
+
+    @property
+    def total_params(self) -> int:
+        """Parameters of the model that would be built (nodes that reach an output)."""
+        return sum(self.nodes[n].params for n in self.used if n in self.nodes)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(self.nodes[n].trainable for n in self.used if n in self.nodes)
+
+
+def topological_order(graph: ModelGraph) -> tuple[list[str], set[str]]:
+    """Node ids in dependency order, and the ids caught in a cycle (left out of the order)."""
+    pending = {node_id: 0 for node_id in graph.nodes}
+    successors: dict[str, list[str]] = {node_id: [] for node_id in graph.nodes}
+    for edge in graph.edges:
+        pending[edge.target] += 1
+        successors[edge.source].append(edge.target)
+    ready = [node_id for node_id, count in pending.items() if count == 0]
+    order = []
+    while ready:
+        current = ready.pop(0)
+        order.append(current)
+        for nxt in successors[current]:
+            pending[nxt] -= 1
+            if pending[nxt] == 0:
+                ready.append(nxt)
+    return order, set(graph.nodes) - set(order)
+
+
+def ancestors(graph: ModelGraph, targets: Iterable[str]) -> set[str]:
+    """``targets`` and every node with a path into them."""
+    predecessors: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        predecessors.setdefault(edge.target, []).append(edge.source)
+    seen: set[str] = set()
+    stack = list(targets)
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(predecessors.get(current, []))
+            shared = graph.nodes[current].shares if current in graph.nodes else None
+            if shared:
+                stack.append(shared)
+    return seen
+
+
+class Validator:
+    """Validates a graph and keeps a cache so that revalidation after an edit is fast.
+
+    Attach one to a graph for the life of an editing session (``Validator(graph)``) and call
+    ``validate()`` whenever the view needs fresh results.
+    """
+
+    def __init__(self, graph: ModelGraph):
+        self.graph = graph
+        self._cache: dict[str, tuple[list[TensorInfo] | None, int, int, str | None]] = {}
+        self._blocks: dict[str, tuple[int, Validator]] = {}
+
+    def validate(self) -> ValidationReport:
+        graph = self.graph
+        self._used_keys: set[str] = set()
+        reports = {node_id: NodeReport() for node_id in graph.nodes}
+        problems: list[str] = []
+        inputs = graph.inputs
+        if not inputs:
+            problems.append("the model has no Input: add an Input node with the sample shape")
+        if not graph.outputs:
+            problems.append("the model has no output: mark the node that gives its prediction")
+        order, cyclic = topological_order(graph)
+        for node_id in cyclic:
+            reports[node_id].errors.append(
+                "is part of a cycle: a layer cannot depend on its own output"
+            )
+        in_edges: dict[str, list[Edge]] = {node_id: [] for node_id in graph.nodes}
+        for edge in graph.edges:
+            in_edges[edge.target].append(edge)
+        for node_id in order:
+            self._infer(graph.nodes[node_id], sorted(in_edges[node_id], key=lambda e: e.port),
+                        reports)
+        used = ancestors(graph, [ref.node for ref in graph.outputs])
+        reachable = self._reachable_from(inputs)
+        for node_id, report in reports.items():
+            node = graph.nodes[node_id]
+            if node_id not in reachable and node.type != INPUT and node_id not in cyclic:
+                report.warnings.append("is not connected to any Input")
+            if graph.outputs and node_id not in used:
+                report.warnings.append("does not lead to an output: it is left out of the model")
+        for ref in graph.outputs:
+            outputs = reports[ref.node].outputs
+            if outputs is not None and ref.index >= len(outputs):
+                reports[ref.node].errors.append(
+                    f"has {len(outputs)} output(s); output {ref.index} does not exist"
+                )
+        self._drop_stale_cache()
+        return ValidationReport(reports, problems, used)
+
+    # ------------------------------------------------------------------ per node
+    def _infer(self, node: Node, edges: list[Edge], reports: dict[str, NodeReport]) -> None:
+        report = reports[node.id]
+        if node.type == INPUT:
+            self._infer_input(node, edges, report)
+            return
+        owner = self.graph.nodes.get(node.shares) if node.shares else node
+        if owner is None:
+            report.errors.append(f"shares the layer of {node.shares!r}, which does not exist")
+            return
+        spec = layer_type(owner.type) if owner.type != BLOCK else None
+        if owner.type != BLOCK and spec is None:
+            report.errors.append(
+                f"unknown layer type {owner.type!r}: not a Keras layer nor a registered "
+                "custom layer (import the module that registers it)"
+            )
+            return
+        if not self._check_ports(node, edges, spec, report):
+            return
+        inputs = []
+        for edge in edges:
+            upstream = reports[edge.source]
+            if upstream.outputs is None:
+                report.waiting = True
+                return
+            if edge.index >= len(upstream.outputs):
+                report.errors.append(
+                    f"input {edge.port + 1} takes output {edge.index} of {edge.source}, "
+                    f"which has only {len(upstream.outputs)}"
+                )
+                return
+            inputs.append(upstream.outputs[edge.index])
+        if node.type == BLOCK:
+            self._infer_block(node, inputs, report)
+            return
+        owner_inputs = None
+        if node.shares:
+            owner_report = reports.get(owner.id)
+            if owner_report is None or owner_report.outputs is None:
+                report.waiting = True
+                return
+            owner_inputs = [
+                reports[e.source].outputs[e.index]  # type: ignore[index]
+                for e in self.graph.in_edges(owner.id)
+            ]
+        key = json.dumps(
+            [owner.type, owner.params, node.call, [(t.shape, t.dtype) for t in inputs],
+             owner_inputs and [(t.shape, t.dtype) for t in owner_inputs]],
+            sort_keys=True, default=str,
+        )
+        if key not in self._cache:
+            self._cache[key] = self._compute(node, owner, inputs, owner_inputs)
+        outputs, count, trainable, error = self._cache[key]
+        self._used_keys.add(key)
+        if error:
+            report.errors.append(error)
+            return
+        report.outputs = outputs
+        if not node.shares:
+            report.params, report.trainable = count, trainable
+
+    def _check_ports(self, node: Node, edges: list[Edge], spec, report: NodeReport) -> bool:
+        if node.type == BLOCK and node.block is not None:
+            minimum = maximum = len(node.block.inputs)
+            names: tuple[str, ...] = tuple(node.block.inputs)
+        else:
+            minimum, maximum, names = spec.inputs.minimum, spec.inputs.maximum, spec.inputs.names
+        ports = [e.port for e in edges]
+        if len(ports) < minimum:
+            needed = ", ".join(names[:minimum]) if names else f"{minimum}"
+            report.errors.append(
+                f"needs {minimum} input(s) ({needed}) but has {len(ports)}"
+                if names else f"needs at least {minimum} input(s) but has {len(ports)}"
+            )
+            return False
+        if maximum is not None and len(ports) > maximum:
+            report.errors.append(f"takes at most {maximum} input(s) but has {len(ports)}")
+            return False
+        missing = [p for p in range(len(ports)) if p not in ports]
+        if missing:
+            report.errors.append(f"input port {missing[0]} is not connected")
+            return False
+        return True
+
+    def _infer_input(self, node: Node, edges: list[Edge], report: NodeReport) -> None:
+        if edges:
+            report.errors.append("an Input takes no incoming connection")
+        params = node.params
+        shape_spec = layer_type(INPUT).param("shape")  # type: ignore[union-attr]
+        problem = shape_spec.check(params.get("shape")) if shape_spec else None
+        if problem is None and any(d == -1 for d in params.get("shape", [])):
+            problem = "shape must not contain -1 (use null for a variable size)"
+        batch = params.get("batch_size")
+        if problem is None and batch is not None:
+            problem = ParamSpec("batch_size", "int", minimum=1).check(batch)
+        unknown = set(params) - {"shape", "dtype", "batch_size", "sparse", "optional"}
+        if problem is None and unknown:
+            problem = f"Input has no parameter {sorted(unknown)[0]!r}"
+        if problem:
+            report.errors.append(problem)
+            return
+        dtype = params.get("dtype") or keras_module().config.floatx()
+        report.outputs = [TensorInfo((batch, *params["shape"]), str(dtype))]
+
+    def _infer_block(self, node: Node, inputs: list[TensorInfo], report: NodeReport) -> None:
+        block = node.block
+        if block is None:
+            report.errors.append("a Block node needs a nested graph")
+            return
+        cached = self._blocks.get(node.id)
+        if cached is None or cached[0] != id(block):
+            cached = (id(block), Validator(block))
+            self._blocks[node.id] = cached
+        inner = cached[1].validate()
+        if not inner.ok:
+            where, message = inner.errors()[0]
+            report.errors.append(f"in {where}: {message}" if where else f"inside: {message}")
+            return
+        for port, (given, input_id) in enumerate(zip(inputs, block.inputs)):
+            expected = inner.nodes[input_id].output
+            if expected is not None and not _compatible(given.shape, expected.shape):
+                report.errors.append(
+                    f"input {port + 1} has shape {given} but the block expects {expected}"
+                )
+                return
+        outputs = []
+        for ref in block.outputs:
+            produced = inner.nodes[ref.node].outputs
+            if produced is None:
+                report.waiting = True
+                return
+            outputs.append(produced[ref.index])
+        report.outputs = outputs
+        report.params, report.trainable = inner.total_params, inner.trainable_params
+
+    def _compute(self, node: Node, owner: Node, inputs: list[TensorInfo],
+                 owner_inputs: list[TensorInfo] | None):
+        """Create the node's layer and call it on symbolic inputs."""
+        keras = keras_module()
+        try:
+            layer = make_layer(owner.type, owner.params, owner.id)
+        except GraphError as error:
+            return None, 0, 0, str(error).split(": ", 1)[-1]
+        try:
+            if owner_inputs is not None:
+                call_layer(layer, owner.type, _symbolic(keras, owner_inputs), owner.call)
+            result = call_layer(layer, owner.type, _symbolic(keras, inputs), node.call)
+        except Exception as error:
+            shapes = ", ".join(str(t) for t in inputs)
+            return None, 0, 0, f"rejects input shape {shapes}: {clean_keras_message(error)}"
+        tensors = result if isinstance(result, (list, tuple)) else [result]
+        if isinstance(result, dict):
+            tensors = list(result.values())
+        outputs = [TensorInfo(tuple(t.shape), str(t.dtype)) for t in tensors]
+        trainable = sum(int(_size(w)) for w in layer.trainable_weights)
+        return outputs, int(layer.count_params()), trainable, None
+
+    def _reachable_from(self, starts: list[str]) -> set[str]:
+        successors: dict[str, list[str]] = {}
+        for edge in self.graph.edges:
+            successors.setdefault(edge.source, []).append(edge.target)
+        seen: set[str] = set()
+        stack = list(starts)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(successors.get(current, []))
+        return seen
+
+    def _drop_stale_cache(self) -> None:
+        # Keep the cache bounded: an editing session may try thousands of values. Results
+        # this validation used stay, so the next edit is still fast.
+        if len(self._cache) > 2 * len(self._used_keys) + 256:
+            self._cache = {k: v for k, v in self._cache.items() if k in self._used_keys}
+        live = set(self.graph.nodes)
+        self._blocks = {k: v for k, v in self._blocks.items() if k in live}
+
+
+def _symbolic(keras, tensors: list[TensorInfo]) -> list:
+    return [keras.KerasTensor(t.shape, dtype=t.dtype) for t in tensors]
+
+
+def _size(weight) -> int:
+    size = 1
+    for dim in weight.shape:
+        size *= int(dim)
+    return size
+
+
+def _compatible(given: Shape, expected: Shape) -> bool:
+    if len(given) != len(expected):
+        return False
+    return all(a is None or b is None or a == b for a, b in zip(given, expected))
+
+
+def validate(graph: ModelGraph) -> ValidationReport:
+    """Validate a graph once (for repeated validation keep a ``Validator``)."""
+    return Validator(graph).validate()
