@@ -131,7 +131,9 @@ class Experiment:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise FormatError("description", "expected text")
-        graph = ModelGraph.from_dict(data.get("model"), name=_model_name(name), where="model")
+        if "model" not in data:
+            raise FormatError("model", "missing: an experiment needs a model section")
+        graph = ModelGraph.from_dict(data["model"], name=_model_name(name), where="model")
         sections = {}
         for key, default in (("data", {}), ("training", DEFAULT_TRAINING)):
             value = data.get(key, copy.deepcopy(default))

@@ -69,8 +69,6 @@ _KINDS = {
     "units": "int", "filters": "int", "num_heads": "int", "key_dim": "int", "value_dim": "int",
     "input_dim": "int", "output_dim": "int", "n": "int", "height": "int", "width": "int",
     "groups": "int", "depth_multiplier": "int", "seed": "int",
-    "kernel_size": "ints", "strides": "ints", "pool_size": "ints", "size": "ints",
-    "dilation_rate": "ints", "cropping": "ints",
     "rate": "float", "stddev": "float", "scale": "float", "offset": "float", "dropout": "float",
     "factor": "float", "height_factor": "float", "width_factor": "float",
     "max_value": "float", "negative_slope": "float", "threshold": "float",
@@ -82,6 +80,8 @@ _KINDS = {
 _SPECIAL_KINDS = {
     "activation": "activation", "recurrent_activation": "activation",
     "layer": "layer", "backward_layer": "layer", "axis": "ints",
+    "kernel_size": "ints", "strides": "ints", "pool_size": "ints", "size": "ints",
+    "dilation_rate": "ints", "cropping": "ints",
 }
 
 

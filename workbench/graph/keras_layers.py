@@ -145,8 +145,18 @@ def _expand_value(value: Any) -> Any:
 
 
 def expand_params(type_name: str, params: dict) -> dict:
-    """The inverse of ``compact_config``: a config that ``from_config`` accepts."""
-    return {key: _expand_value(value) for key, value in params.items()}
+    """The inverse of ``compact_config``: a config that ``from_config`` accepts.
+
+    Some layers' ``from_config`` reads keys that have constructor defaults (Rescaling wants
+    ``offset``), so the signature defaults are filled in under the given parameters.
+    """
+    spec = layer_type(type_name)
+    config = {}
+    for param in spec.params if spec else ():
+        if not param.required and param.kind not in ("layer", "any"):
+            config[param.name] = param.default
+    config.update({key: _expand_value(value) for key, value in params.items()})
+    return config
 
 
 def make_layer(type_name: str, params: dict, name: str):

@@ -95,12 +95,19 @@ class ValidationReport:
 
 
 def topological_order(graph: ModelGraph) -> tuple[list[str], set[str]]:
-    """Node ids in dependency order, and the ids caught in a cycle (left out of the order)."""
+    """Node ids in dependency order, and the ids caught in a cycle (left out of the order).
+
+    A node that shares another's layer comes after that node, so the layer is first called
+    (and built) where it is defined, as Keras numbers the calls.
+    """
     pending = {node_id: 0 for node_id in graph.nodes}
     successors: dict[str, list[str]] = {node_id: [] for node_id in graph.nodes}
-    for edge in graph.edges:
-        pending[edge.target] += 1
-        successors[edge.source].append(edge.target)
+    links = [(edge.source, edge.target) for edge in graph.edges]
+    links += [(node.shares, node.id) for node in graph.nodes.values()
+              if node.shares in graph.nodes]
+    for source, target in links:
+        pending[target] += 1
+        successors[source].append(target)
     ready = [node_id for node_id, count in pending.items() if count == 0]
     order = []
     while ready:
@@ -171,6 +178,10 @@ class Validator:
             if node_id not in reachable and node.type != INPUT and node_id not in cyclic:
                 report.warnings.append("is not connected to any Input")
             if graph.outputs and node_id not in used:
+                # Scratch nodes off to the side do not stop a build: their errors are
+                # shown, but as warnings.
+                report.warnings.extend(report.errors)
+                report.errors.clear()
                 report.warnings.append("does not lead to an output: it is left out of the model")
         for ref in graph.outputs:
             outputs = reports[ref.node].outputs
