@@ -298,6 +298,24 @@ CATEGORIES = (
 )
 
 
+@dataclass(frozen=True)
+class Outline:
+    """What is known of a curated layer type without importing Keras."""
+
+    name: str
+    category: str
+    initial: dict
+    key_params: tuple[str, ...]
+    inputs: InputSpec
+
+
+def outline() -> dict[str, Outline]:
+    """The curated layers by name, without importing Keras, so the palette and the canvas
+    can show them before TensorFlow has loaded."""
+    return {name: Outline(name, category, dict(initial), key_params, inputs)
+            for name, category, initial, key_params, inputs in _CURATED}
+
+
 def layer_class(name: str) -> type | None:
     """The Keras class for a node type: a built-in layer, or a registered custom layer."""
     keras = keras_module()

@@ -257,11 +257,14 @@ class ModelGraph:
                 other.shares = new
         self._emit("node_renamed", node=new, old=old)
 
-    def connect(self, source: str, target: str, port: int | None = None, index: int = 0) -> Edge:
+    def connect(self, source: str, target: str, port: int | None = None, index: int = 0,
+                position: int | None = None) -> Edge:
         """Connect output ``index`` of ``source`` to input ``port`` of ``target``.
 
-        ``port=None`` takes the first free port. Refuses a self-loop, an occupied port, an edge
-        into an Input and an edge that would close a cycle, each with the reason.
+        ``port=None`` takes the first free port; ``position`` puts the edge at that place in
+        the edge list (undo uses it to restore a file byte for byte). Refuses a self-loop, an
+        occupied port, an edge into an Input and an edge that would close a cycle, each with
+        the reason.
         """
         self.node(source)
         target_node = self.node(target)
@@ -279,9 +282,16 @@ class ModelGraph:
         if self._reaches(target, source):
             raise GraphError(f"connecting {source} -> {target} would create a cycle", target)
         edge = Edge(source, target, port, index)
-        self._edges.append(edge)
+        if position is None:
+            self._edges.append(edge)
+        else:
+            self._edges.insert(position, edge)
         self._emit("edge_added", node=target, edge=edge)
         return edge
+
+    def edge_position(self, edge: Edge) -> int:
+        """Where ``edge`` stands in the edge list."""
+        return self._edges.index(edge)
 
     def remove_edge(self, edge: Edge) -> None:
         if edge not in self._edges:
@@ -379,7 +389,8 @@ class ModelGraph:
         snapshot = {
             "nodes": [self._nodes[i].to_dict() for i in order if i in chosen],
             "positions": {i: order.index(i) for i in chosen},
-            "edges": [e.to_dict() for e in self._edges if e.source in chosen or e.target in chosen],
+            "edges": [[i, e.to_dict()] for i, e in enumerate(self._edges)
+                      if e.source in chosen or e.target in chosen],
             "outputs": [[k, r.to_json()] for k, r in enumerate(self._outputs) if r.node in chosen],
         }
         for node_id in [i for i in order if i in chosen]:
@@ -404,9 +415,9 @@ class ModelGraph:
                 merged.append(node_id)
         merged += current
         self._nodes = {i: self._nodes[i] for i in merged}
-        for data in snapshot["edges"]:
+        for position, data in snapshot["edges"]:  # ascending, so each lands where it was
             edge = _edge_from_dict(data, "edge")
-            self._edges.append(edge)
+            self._edges.insert(position, edge)
             self._emit("edge_added", node=edge.target, edge=edge)
         if snapshot["outputs"]:
             outputs = list(self._outputs)

@@ -48,7 +48,7 @@ def auto_layout(graph: ModelGraph) -> None:
         for key in keys if forward else reversed(keys):
             members = columns[key]
 
-            def barycentre(node_id: str, members: list[str] = members) -> float:
+            def barycentre(node_id: str, neighbours: dict = neighbours) -> float:
                 linked = neighbours[node_id]
                 if not linked:
                     return row[node_id]

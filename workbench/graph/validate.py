@@ -48,6 +48,7 @@ class NodeReport:
         errors: what is wrong with this node, in words.
         warnings: what is suspicious but does not stop a build.
         waiting: inference stopped at an error upstream.
+        incomplete: the errors are only missing inputs (a node still being wired).
     """
 
     outputs: list[TensorInfo] | None = None
@@ -56,6 +57,7 @@ class NodeReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     waiting: bool = False
+    incomplete: bool = False
 
     @property
     def output(self) -> TensorInfo | None:
@@ -149,9 +151,12 @@ class Validator:
         self.graph = graph
         self._cache: dict[str, tuple[list[TensorInfo] | None, int, int, str | None]] = {}
         self._blocks: dict[str, tuple[int, Validator]] = {}
+        self._graph = graph
 
-    def validate(self) -> ValidationReport:
-        graph = self.graph
+    def validate(self, graph: ModelGraph | None = None) -> ValidationReport:
+        """Validate the attached graph, or another one (a trial copy) with the same cache."""
+        graph = graph if graph is not None else self.graph
+        self._graph = graph
         self._used_keys: set[str] = set()
         reports = {node_id: NodeReport() for node_id in graph.nodes}
         problems: list[str] = []
@@ -198,7 +203,7 @@ class Validator:
         if node.type == INPUT:
             self._infer_input(node, edges, report)
             return
-        owner = self.graph.nodes.get(node.shares) if node.shares else node
+        owner = self._graph.nodes.get(node.shares) if node.shares else node
         if owner is None:
             report.errors.append(f"shares the layer of {node.shares!r}, which does not exist")
             return
@@ -235,7 +240,7 @@ class Validator:
                 return
             owner_inputs = [
                 reports[e.source].outputs[e.index]  # type: ignore[index]
-                for e in self.graph.in_edges(owner.id)
+                for e in self._graph.in_edges(owner.id)
             ]
         key = json.dumps(
             [owner.type, owner.params, node.call, [(t.shape, t.dtype) for t in inputs],
@@ -261,6 +266,7 @@ class Validator:
             minimum, maximum, names = spec.inputs.minimum, spec.inputs.maximum, spec.inputs.names
         ports = [e.port for e in edges]
         if len(ports) < minimum:
+            report.incomplete = True
             needed = ", ".join(names[:minimum]) if names else f"{minimum}"
             report.errors.append(
                 f"needs {minimum} input(s) ({needed}) but has {len(ports)}"
@@ -351,7 +357,7 @@ class Validator:
 
     def _reachable_from(self, starts: list[str]) -> set[str]:
         successors: dict[str, list[str]] = {}
-        for edge in self.graph.edges:
+        for edge in self._graph.edges:
             successors.setdefault(edge.source, []).append(edge.target)
         seen: set[str] = set()
         stack = list(starts)
@@ -367,7 +373,7 @@ class Validator:
         # this validation used stay, so the next edit is still fast.
         if len(self._cache) > 2 * len(self._used_keys) + 256:
             self._cache = {k: v for k, v in self._cache.items() if k in self._used_keys}
-        live = set(self.graph.nodes)
+        live = set(self._graph.nodes)
         self._blocks = {k: v for k, v in self._blocks.items() if k in live}
 
 
@@ -391,3 +397,23 @@ def _compatible(given: Shape, expected: Shape) -> bool:
 def validate(graph: ModelGraph) -> ValidationReport:
     """Validate a graph once (for repeated validation keep a ``Validator``)."""
     return Validator(graph).validate()
+
+
+def connection_problem(validator: Validator, source: str, target: str, port: int | None = None,
+                       index: int = 0) -> str | None:
+    """Why Keras would reject connecting ``source`` to ``target``, or None if it would not.
+
+    The connection is tried on a copy of the validator's graph (sharing its cache, so this
+    costs about one layer build). Missing inputs elsewhere on the target do not count: a
+    merge layer with one of its two inputs is unfinished, not wrong.
+    """
+    trial = validator.graph.clone()
+    try:
+        trial.connect(source, target, port, index)
+    except GraphError as error:
+        return str(error).split(": ", 1)[-1] if error.node else str(error)
+    report = validator.validate(trial).nodes[target]
+    validator._graph = validator.graph
+    if report.errors and not report.incomplete:
+        return report.errors[0]
+    return None

@@ -1,0 +1,1 @@
+"""The model canvas: the graph drawn as node cards and curves."""
