@@ -1,51 +1,91 @@
-"""Start the desktop application: ``python main.py [EXPERIMENT]``."""
+"""Start the desktop application: ``python main.py [EXPERIMENT] [--screenshot PNG]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
 
+PANELS = ("palette", "inspector", "summary", "issues")
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="keras-workbench", description="Keras Workbench")
-    parser.add_argument("experiment", nargs="?", help="experiment file to open (.json)")
+    parser.add_argument("experiment", nargs="?",
+                        help="experiment (.json) or Keras model (.keras, .h5) to open")
     parser.add_argument("--screenshot", metavar="PNG",
-                        help="render the window, save it as PNG and exit")
+                        help="render the window once everything is loaded, save it, and exit")
+    parser.add_argument("--panel", choices=PANELS,
+                        help="with --screenshot: bring this panel to the front first")
+    parser.add_argument("--select", metavar="NODE",
+                        help="with --screenshot: select this layer first")
+    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Open the main window on the given experiment, or on the default one."""
+    """Open the main window on the given file, or on the default experiment."""
     args = parse_args(argv)
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from widgets.main_window import MainWindow
+    from widgets.recovery import RecoveryStore
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Keras Workbench")
     app.setOrganizationName("Keras Workbench")
+    target = Path(args.experiment) if args.experiment else None
+    is_experiment = target is None or target.suffix.lower() == ".json"
     try:
-        experiment = Experiment.load(args.experiment or DEFAULT_EXPERIMENT)
+        experiment = Experiment.load(target if target and is_experiment else DEFAULT_EXPERIMENT)
     except WorkbenchError as error:
         print(f"keras-workbench: error: {error}", file=sys.stderr)
         return 1
-    window = MainWindow(experiment)
-    window.resize(1280, 800)
+    recovery = RecoveryStore()
+    window = MainWindow(experiment, recovery=recovery)
+    width, _, height = args.size.partition("x")
+    window.resize(int(width), int(height))
     window.show()
+    if not args.screenshot and recovery.exists():
+        recovered = recovery.read()
+        if recovered is not None and QMessageBox.question(
+            window, "Recover unsaved work",
+            f"Keras Workbench did not close properly. Restore the unsaved changes to "
+            f"{recovered.name}?") == QMessageBox.StandardButton.Yes:
+            window.restore_recovered(recovered)
+        else:
+            recovery.clear()
+    if target is not None and not is_experiment:
+        window.open_path(target)  # a model: opens as soon as TensorFlow is ready
+
     if args.screenshot:
         def _shoot() -> None:
+            if args.panel:
+                dock = window.docks[args.panel]
+                dock.show()
+                dock.raise_()
+            if args.select:
+                window.document.select([args.select])
+            window.canvas.fit()
+            QTimer.singleShot(200, _save)
+
+        def _save() -> None:
             window.grab().save(args.screenshot)
+            window.document.undo_stack.setClean()
             window.close()
             app.quit()
 
-        QTimer.singleShot(300, _shoot)
-    else:
-        QTimer.singleShot(0, window.start_backend)
+        def _when_loaded(_description: str) -> None:
+            QTimer.singleShot(300, _shoot)  # let pending opens and validation finish
+
+        window.loader.loaded.connect(_when_loaded)
+        window.loader.failed.connect(lambda _m: _shoot())
+    QTimer.singleShot(0, window.start_backend)
     return app.exec()
 
 

@@ -8,7 +8,7 @@ from workbench.backend import keras_module
 
 
 class _ImportWorker(QObject):
-    finished = Signal(str)  # Keras version, or "" on failure
+    finished = Signal(str)  # what was loaded: "Keras 3.x on tensorflow"
     failed = Signal(str)
 
     def run(self) -> None:
@@ -34,9 +34,11 @@ class BackendLoader(QObject):
         self._thread.started.connect(self._worker.run)
         self._worker.finished.connect(self._on_worker_finished)
         self._worker.failed.connect(self._on_worker_failed)
+        self.is_loaded = False
 
     def start(self) -> None:
-        self._thread.start()
+        if not self._thread.isRunning() and not self.is_loaded:
+            self._thread.start()
 
     def wait(self) -> None:
         """Block until the import is over (used on shutdown)."""
@@ -45,8 +47,11 @@ class BackendLoader(QObject):
 
     def _on_worker_finished(self, description: str) -> None:
         self._thread.quit()
+        self._thread.wait()
+        self.is_loaded = True
         self.loaded.emit(description)
 
     def _on_worker_failed(self, message: str) -> None:
         self._thread.quit()
+        self._thread.wait()
         self.failed.emit(message)

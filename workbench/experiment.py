@@ -171,6 +171,8 @@ class Experiment:
             raise ExperimentFileError(str(path), message) from None
         except RecursionError:
             raise ExperimentFileError(str(path), "is nested too deeply to be an experiment") from None
+        except ValueError as error:  # e.g. an integer literal too long for Python to convert
+            raise ExperimentFileError(str(path), f"is not usable JSON: {error}") from None
         return cls.from_dict(data, path)
 
     def save(self, path: str | os.PathLike | None = None) -> Path:

@@ -161,16 +161,21 @@ class ModelGraph:
     def is_output(self, node_id: str) -> bool:
         return any(ref.node == node_id for ref in self._outputs)
 
-    def unique_id(self, base: str) -> str:
-        """A free node id made from ``base`` (``dense``, ``dense_1``, ...)."""
+    def unique_id(self, base: str, reserved: set[str] | frozenset = frozenset()) -> str:
+        """A free node id made from ``base`` (``dense``, ``dense_1``, ...), also avoiding
+        the ``reserved`` ids (names handed out but not added yet)."""
         base = re.sub(r"[^A-Za-z0-9_.\-]", "_", base) or "node"
         if not re.match(r"[A-Za-z_]", base):
             base = "n_" + base
-        if base not in self._nodes:
+
+        def taken(name: str) -> bool:
+            return name in self._nodes or name in reserved
+
+        if not taken(base):
             return base
         stem = re.sub(r"_\d+$", "", base)
         i = 1
-        while f"{stem}_{i}" in self._nodes:
+        while taken(f"{stem}_{i}"):
             i += 1
         return f"{stem}_{i}"
 
@@ -365,7 +370,7 @@ class ModelGraph:
         nodes = [_node_from_dict(n, f"nodes[{i}]") for i, n in enumerate(fragment.get("nodes", []))]
         renames: dict[str, str] = {}
         for node in nodes:
-            renames[node.id] = self.unique_id(node.id)
+            renames[node.id] = self.unique_id(node.id, set(renames.values()))
         for node in nodes:
             shares = renames.get(node.shares, node.shares) if node.shares else None
             if shares is not None and shares not in self._nodes and shares not in renames.values():

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from workbench.backend import clean_keras_message, keras_module
+from workbench.backend import clean_keras_message, keras_module, use_cheap_initializers
 from workbench.errors import GraphError
 from workbench.graph.catalog import INPUT, ParamSpec, layer_type
 from workbench.graph.graph import BLOCK, Edge, ModelGraph, Node
@@ -72,19 +72,31 @@ class ValidationReport:
     problems: list[str]
     used: set[str]
 
+    def _blocks_build(self, node_id: str) -> bool:
+        # Scratch nodes off to the side (not leading to an output) do not stop a build:
+        # their errors still show on the node, but count as warnings.
+        return node_id in self.used or not self.used
+
     @property
     def ok(self) -> bool:
-        return not self.problems and not any(r.errors for r in self.nodes.values())
+        return not self.errors()
 
     def errors(self) -> list[tuple[str | None, str]]:
-        """Every error as (node id or None for the graph, message)."""
+        """Every error that stops a build, as (node id or None for the graph, message)."""
         found: list[tuple[str | None, str]] = [(None, p) for p in self.problems]
         for node_id, report in self.nodes.items():
-            found += [(node_id, e) for e in report.errors]
+            if self._blocks_build(node_id):
+                found += [(node_id, e) for e in report.errors]
         return found
 
     def warnings(self) -> list[tuple[str, str]]:
-        return [(n, w) for n, r in self.nodes.items() for w in r.warnings]
+        """Warnings, and the errors of scratch nodes, as (node id, message)."""
+        found = []
+        for node_id, report in self.nodes.items():
+            if not self._blocks_build(node_id):
+                found += [(node_id, e) for e in report.errors]
+            found += [(node_id, w) for w in report.warnings]
+        return found
 
     @property
     def total_params(self) -> int:
@@ -183,10 +195,6 @@ class Validator:
             if node_id not in reachable and node.type != INPUT and node_id not in cyclic:
                 report.warnings.append("is not connected to any Input")
             if graph.outputs and node_id not in used:
-                # Scratch nodes off to the side do not stop a build: their errors are
-                # shown, but as warnings.
-                report.warnings.extend(report.errors)
-                report.errors.clear()
                 report.warnings.append("does not lead to an output: it is left out of the model")
         for ref in graph.outputs:
             outputs = reports[ref.node].outputs
@@ -341,6 +349,7 @@ class Validator:
             layer = make_layer(owner.type, owner.params, owner.id)
         except GraphError as error:
             return None, 0, 0, str(error).split(": ", 1)[-1]
+        use_cheap_initializers(layer)
         try:
             if owner_inputs is not None:
                 call_layer(layer, owner.type, _symbolic(keras, owner_inputs), owner.call)
