@@ -148,6 +148,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in MODEL_SUFFIXES:
         raise WorkbenchError(f"{output}: the model file name must end in .keras or .h5")
+    if not output.parent.exists():
+        raise WorkbenchError(f"{output}: the folder {output.parent} does not exist")
     experiment = Experiment.load(args.experiment)
     result = build_model(experiment.graph, experiment.load_weights())
     save_model_file(result.model, output)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,9 @@ class Experiment:
     def _from_dict(cls, data: Any, path: str | os.PathLike | None) -> Experiment:
         if not isinstance(data, dict):
             raise FormatError("", "an experiment file must hold a JSON object")
+        where = _non_finite(data)
+        if where is not None:
+            raise FormatError(where, "NaN and Infinity are not allowed: write a number")
         if data.get("format") != FORMAT:
             raise FormatError(
                 "format", f"expected {FORMAT!r}, found {data.get('format')!r}: "
@@ -226,6 +230,20 @@ class Experiment:
         write_atomic(path, _write)
         base = self.path.parent if self.path else path.parent
         self.weights_file = os.path.relpath(path, base)
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The JSON path of the first NaN or infinity in ``value``, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "(top)"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()
+    for key, item in items:
+        path = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key)
+        found = _non_finite(item, path)
+        if found is not None:
+            return found
+    return None
 
 
 def _model_name(name: str) -> str:

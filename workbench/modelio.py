@@ -84,6 +84,10 @@ def load_model_file(path: str | os.PathLike, allow_unsafe: bool = False):
             "open it only if you trust its source (--unsafe)"
         )
     keras = keras_module()
+    if allow_unsafe:
+        # The user trusts this file: layers rebuilt from its graph later (validation, build)
+        # need the same permission, so it holds for the rest of the session.
+        keras.config.enable_unsafe_deserialization()
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as error:

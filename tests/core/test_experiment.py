@@ -51,7 +51,8 @@ def test_a_failed_save_leaves_the_old_file_untouched(tmp_path, monkeypatch):
     ("content", "fragment"),
     [
         ("", "is empty"),
-        ('{"format": "keras-workbench/experiment", "version": 1, "model": {"nod', "not valid JSON"),
+        ('{"format": "keras-workbench/experiment", "version": 1, "model": {"nod',
+         "not valid JSON"),
         ("\x00\x01binary", "not valid JSON"),
         ("[1, 2]", "must hold a JSON object"),
         ('{"format": "something-else", "version": 1}', "not a Keras Workbench experiment"),

@@ -76,15 +76,16 @@ def _build(graph: ModelGraph, name: str):
         inputs = [tensors[e.source][e.index] for e in graph.in_edges(node_id)]
         if node.type == INPUT:
             result = keras.Input(name=node_id, **input_config(node.params))
-        elif node.type == BLOCK:
-            sub = _build(node.block, node_id)  # type: ignore[arg-type]
-            result = sub(inputs[0] if len(inputs) == 1 else inputs, **node.call)
         else:
             owner = node.shares or node_id
+            source = graph.nodes[owner]
             if owner not in layers:
-                source = graph.nodes[owner]
-                layers[owner] = make_layer(source.type, source.params, owner)
-            result = call_layer(layers[owner], graph.nodes[owner].type, inputs, node.call)
+                layers[owner] = (_build(source.block, owner) if source.type == BLOCK  # type: ignore[arg-type]
+                                 else make_layer(source.type, source.params, owner))
+            if source.type == BLOCK:
+                result = layers[owner](inputs[0] if len(inputs) == 1 else inputs, **node.call)
+            else:
+                result = call_layer(layers[owner], source.type, inputs, node.call)
         tensors[node_id] = list(result) if isinstance(result, (list, tuple)) else [result]
     model_inputs = [tensors[i][0] for i in graph.inputs if i in tensors]
     model_outputs = [tensors[r.node][r.index] for r in graph.outputs]

@@ -73,7 +73,7 @@ class Node:
 
     def to_dict(self) -> dict:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
-        if self.block is None:
+        if self.type != BLOCK:
             data["params"] = copy.deepcopy(self.params)
         data["pos"] = [_tidy_number(self.pos[0]), _tidy_number(self.pos[1])]
         if self.call:
@@ -477,7 +477,7 @@ class ModelGraph:
                 raise FormatError(f"{where}.nodes[{i}].shares", f"unknown node {node.shares!r}")
         if "inputs" in data:
             order = _expect(data["inputs"], list, f"{where}.inputs", "a list of node ids")
-            if any(i not in graph._nodes for i in order):
+            if any(not isinstance(i, str) or i not in graph._nodes for i in order):
                 raise FormatError(f"{where}.inputs", "names a node that is not in the graph")
             graph._input_order = list(order)
         return graph
@@ -560,7 +560,7 @@ def _node_from_dict(data: Any, where: str) -> Node:
     if shares is not None:
         _expect(shares, str, f"{where}.shares", "a node id")
     block = None
-    if type_name == BLOCK:
+    if type_name == BLOCK and shares is None:  # a second call of a block has no graph
         block = ModelGraph.from_dict(data.get("graph"), node_id, f"{where}.graph")
     return Node(node_id, type_name, copy.deepcopy(params), (float(pos[0]), float(pos[1])),
                 copy.deepcopy(call), shares, block)

@@ -178,10 +178,14 @@ class Validator:
         if not graph.outputs:
             problems.append("the model has no output: mark the node that gives its prediction")
         order, cyclic = topological_order(graph)
+        on_cycle = _on_cycle(graph, cyclic)
         for node_id in cyclic:
-            reports[node_id].errors.append(
-                "is part of a cycle: a layer cannot depend on its own output"
-            )
+            if node_id in on_cycle:
+                reports[node_id].errors.append(
+                    "is part of a cycle: a layer cannot depend on its own output"
+                )
+            else:
+                reports[node_id].waiting = True
         in_edges: dict[str, list[Edge]] = {node_id: [] for node_id in graph.nodes}
         for edge in graph.edges:
             in_edges[edge.target].append(edge)
@@ -215,6 +219,7 @@ class Validator:
         if owner is None:
             report.errors.append(f"shares the layer of {node.shares!r}, which does not exist")
             return
+        block = owner.block if owner.type == BLOCK else None
         spec = layer_type(owner.type) if owner.type != BLOCK else None
         if owner.type != BLOCK and spec is None:
             report.errors.append(
@@ -222,7 +227,7 @@ class Validator:
                 "custom layer (import the module that registers it)"
             )
             return
-        if not self._check_ports(node, edges, spec, report):
+        if not self._check_ports(edges, spec, block, report):
             return
         inputs = []
         for edge in edges:
@@ -237,8 +242,8 @@ class Validator:
                 )
                 return
             inputs.append(upstream.outputs[edge.index])
-        if node.type == BLOCK:
-            self._infer_block(node, inputs, report)
+        if owner.type == BLOCK:
+            self._infer_block(owner, inputs, report, counted=not node.shares)
             return
         owner_inputs = None
         if node.shares:
@@ -266,10 +271,14 @@ class Validator:
         if not node.shares:
             report.params, report.trainable = count, trainable
 
-    def _check_ports(self, node: Node, edges: list[Edge], spec, report: NodeReport) -> bool:
-        if node.type == BLOCK and node.block is not None:
-            minimum = maximum = len(node.block.inputs)
-            names: tuple[str, ...] = tuple(node.block.inputs)
+    def _check_ports(self, edges: list[Edge], spec, block: ModelGraph | None,
+                     report: NodeReport) -> bool:
+        if block is not None:
+            minimum = maximum = len(block.inputs)
+            names: tuple[str, ...] = tuple(block.inputs)
+        elif spec is None:  # a Block node without its nested graph
+            report.errors.append("a Block node needs a nested graph")
+            return False
         else:
             minimum, maximum, names = spec.inputs.minimum, spec.inputs.maximum, spec.inputs.names
         ports = [e.port for e in edges]
@@ -310,7 +319,8 @@ class Validator:
         dtype = params.get("dtype") or keras_module().config.floatx()
         report.outputs = [TensorInfo((batch, *params["shape"]), str(dtype))]
 
-    def _infer_block(self, node: Node, inputs: list[TensorInfo], report: NodeReport) -> None:
+    def _infer_block(self, node: Node, inputs: list[TensorInfo], report: NodeReport,
+                     counted: bool = True) -> None:
         block = node.block
         if block is None:
             report.errors.append("a Block node needs a nested graph")
@@ -339,7 +349,8 @@ class Validator:
                 return
             outputs.append(produced[ref.index])
         report.outputs = outputs
-        report.params, report.trainable = inner.total_params, inner.trainable_params
+        if counted:  # a second call of a shared block owns no weights
+            report.params, report.trainable = inner.total_params, inner.trainable_params
 
     def _compute(self, node: Node, owner: Node, inputs: list[TensorInfo],
                  owner_inputs: list[TensorInfo] | None):
@@ -384,6 +395,27 @@ class Validator:
             self._cache = {k: v for k, v in self._cache.items() if k in self._used_keys}
         live = set(self._graph.nodes)
         self._blocks = {k: v for k, v in self._blocks.items() if k in live}
+
+
+def _on_cycle(graph: ModelGraph, leftover: set[str]) -> set[str]:
+    """The nodes of ``leftover`` (those a topological sort could not place) that lie on a
+    cycle themselves, rather than merely downstream of one."""
+    successors: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge.source in leftover and edge.target in leftover:
+            successors.setdefault(edge.source, []).append(edge.target)
+    found = set()
+    for start in leftover:
+        stack, seen = list(successors.get(start, [])), set()
+        while stack:
+            current = stack.pop()
+            if current == start:
+                found.add(start)
+                break
+            if current not in seen:
+                seen.add(current)
+                stack.extend(successors.get(current, []))
+    return found
 
 
 def _symbolic(keras, tensors: list[TensorInfo]) -> list:
