@@ -46,8 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkbenchError as error:
         print(f"keras-workbench: error: {error}", file=sys.stderr)
         return 1
-    recovery = RecoveryStore()
-    window = MainWindow(experiment, recovery=recovery)
+    if args.screenshot:
+        # A screenshot must not depend on, or change, the user's saved layout and recovery.
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        scratch = Path(tempfile.mkdtemp(prefix="workbench-shot-"))
+        settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+        recovery = RecoveryStore(scratch / "recovery.json")
+    else:
+        settings, recovery = None, RecoveryStore()
+    window = MainWindow(experiment, settings=settings, recovery=recovery)
     width, _, height = args.size.partition("x")
     window.resize(int(width), int(height))
     window.show()
@@ -71,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dock.raise_()
             if args.select:
                 window.document.select([args.select])
-            window.canvas.fit()
+            window.canvas.show_start()
             QTimer.singleShot(200, _save)
 
         def _save() -> None:

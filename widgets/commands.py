@@ -14,7 +14,26 @@ from workbench.graph.layout import auto_layout
 _MOVE_ID = 1001
 
 
-class AddNodeCommand(QUndoCommand):
+class GraphCommand(QUndoCommand):
+    """Base of every edit: ``apply`` does it, ``undo`` takes it back.
+
+    If ``apply`` is refused (a ``GraphError``: graph methods check before they change
+    anything), the command marks itself obsolete so the undo stack drops it instead of
+    keeping a step that never happened, and the error reaches the caller.
+    """
+
+    def apply(self) -> None:
+        raise NotImplementedError
+
+    def redo(self) -> None:
+        try:
+            self.apply()
+        except Exception:
+            self.setObsolete(True)
+            raise
+
+
+class AddNodeCommand(GraphCommand):
     """Add a node, optionally connected after another node."""
 
     def __init__(self, graph: ModelGraph, type_name: str, params: dict,
@@ -24,7 +43,7 @@ class AddNodeCommand(QUndoCommand):
         self.after = after
         self.node_id = node_id or graph.unique_id(snake_case(type_name))
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.graph.add_node(self.type_name, self.params, self.node_id, self.pos)
         if self.after is not None and self.after in self.graph:
             self.graph.connect(self.after, self.node_id)
@@ -33,7 +52,7 @@ class AddNodeCommand(QUndoCommand):
         self.graph.remove_node(self.node_id)
 
 
-class RemoveNodesCommand(QUndoCommand):
+class RemoveNodesCommand(GraphCommand):
     """Delete nodes with their edges; undo puts everything back in its place."""
 
     def __init__(self, graph: ModelGraph, node_ids: list[str], text: str = "Delete"):
@@ -41,7 +60,7 @@ class RemoveNodesCommand(QUndoCommand):
         self.graph, self.node_ids = graph, list(node_ids)
         self.snapshot: dict | None = None
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.snapshot = self.graph.remove_fragment(self.node_ids)
 
     def undo(self) -> None:
@@ -49,7 +68,7 @@ class RemoveNodesCommand(QUndoCommand):
         self.graph.restore_fragment(self.snapshot)
 
 
-class PasteCommand(QUndoCommand):
+class PasteCommand(GraphCommand):
     """Paste a copied fragment; the new ids are kept so redo recreates the same ones."""
 
     def __init__(self, graph: ModelGraph, fragment: dict, offset: tuple[float, float],
@@ -58,7 +77,7 @@ class PasteCommand(QUndoCommand):
         self.graph, self.fragment, self.offset = graph, copy.deepcopy(fragment), offset
         self.new_ids: list[str] = []
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         renames = self.graph.paste_fragment(self.fragment, self.offset)
         self.new_ids = list(renames.values())
 
@@ -67,7 +86,7 @@ class PasteCommand(QUndoCommand):
             self.graph.remove_node(node_id)
 
 
-class ConnectCommand(QUndoCommand):
+class ConnectCommand(GraphCommand):
     def __init__(self, graph: ModelGraph, source: str, target: str, port: int | None = None,
                  index: int = 0):
         super().__init__(f"Connect {source} → {target}")
@@ -75,7 +94,7 @@ class ConnectCommand(QUndoCommand):
             graph, source, target, port, index)
         self.edge: Edge | None = None
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.edge = self.graph.connect(self.source, self.target, self.port, self.index)
 
     def undo(self) -> None:
@@ -83,13 +102,13 @@ class ConnectCommand(QUndoCommand):
         self.graph.remove_edge(self.edge)
 
 
-class DisconnectCommand(QUndoCommand):
+class DisconnectCommand(GraphCommand):
     def __init__(self, graph: ModelGraph, edge: Edge):
         super().__init__(f"Disconnect {edge.source} → {edge.target}")
         self.graph, self.edge = graph, edge
         self.position = 0
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.position = self.graph.edge_position(self.edge)
         self.graph.remove_edge(self.edge)
 
@@ -98,7 +117,7 @@ class DisconnectCommand(QUndoCommand):
                            position=self.position)
 
 
-class SetParamCommand(QUndoCommand):
+class SetParamCommand(GraphCommand):
     """Set (or, with ``value=UNSET``, remove) one parameter; undo restores the whole dict."""
 
     UNSET = object()
@@ -113,26 +132,26 @@ class SetParamCommand(QUndoCommand):
         else:
             self.after[key] = copy.deepcopy(value)
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.graph.set_params(self.node_id, self.after)
 
     def undo(self) -> None:
         self.graph.set_params(self.node_id, self.before)
 
 
-class RenameNodeCommand(QUndoCommand):
+class RenameNodeCommand(GraphCommand):
     def __init__(self, graph: ModelGraph, old: str, new: str):
         super().__init__(f"Rename {old} → {new}")
         self.graph, self.old, self.new = graph, old, new
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.graph.rename_node(self.old, self.new)
 
     def undo(self) -> None:
         self.graph.rename_node(self.new, self.old)
 
 
-class MoveNodesCommand(QUndoCommand):
+class MoveNodesCommand(GraphCommand):
     """Move nodes; consecutive drags of the same nodes merge into one undo step."""
 
     def __init__(self, graph: ModelGraph, moves: dict[str, tuple[tuple[float, float],
@@ -149,7 +168,7 @@ class MoveNodesCommand(QUndoCommand):
         self.moves = {k: (self.moves[k][0], other.moves[k][1]) for k in self.moves}
         return True
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         for node_id, (_, after) in self.moves.items():
             self.graph.move(node_id, after)
 
@@ -158,19 +177,19 @@ class MoveNodesCommand(QUndoCommand):
             self.graph.move(node_id, before)
 
 
-class SetOutputsCommand(QUndoCommand):
+class SetOutputsCommand(GraphCommand):
     def __init__(self, graph: ModelGraph, outputs: list[OutputRef], text: str = "Set outputs"):
         super().__init__(text)
         self.graph, self.before, self.after = graph, list(graph.outputs), list(outputs)
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         self.graph.set_outputs(self.after)
 
     def undo(self) -> None:
         self.graph.set_outputs(self.before)
 
 
-class AutoLayoutCommand(QUndoCommand):
+class AutoLayoutCommand(GraphCommand):
     """Lay out the graph and its nested blocks; undo puts every node back."""
 
     def __init__(self, graph: ModelGraph):
@@ -179,7 +198,7 @@ class AutoLayoutCommand(QUndoCommand):
         self.before = _positions(graph)
         self.after: list | None = None
 
-    def redo(self) -> None:
+    def apply(self) -> None:
         if self.after is None:
             auto_layout(self.graph)
             self.after = _positions(self.graph)

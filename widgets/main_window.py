@@ -1,48 +1,597 @@
-"""The main window. The model builder (canvas, palette, inspector) moves in with issue 4."""
+"""The main window: menus, toolbar, the model canvas and its panels around one document."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+)
 
 from widgets.backend_loader import BackendLoader
-from workbench.experiment import Experiment
+from widgets.canvas.canvas import GraphCanvas
+from widgets.commands import AddNodeCommand, AutoLayoutCommand, DisconnectCommand, PasteCommand, RemoveNodesCommand
+from widgets.document import Document
+from widgets.inspector import Inspector
+from widgets.issues_panel import IssuesPanel
+from widgets.palette import LayerPalette
+from widgets.recovery import RecoveryStore
+from widgets.summary_panel import ModelSummary
+from workbench.errors import UnsafeModelError, WorkbenchError
+from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, bundled_templates
+from workbench.graph.catalog import outline
+from workbench.graph.layout import COLUMN_WIDTH
+from workbench.modelio import MODEL_SUFFIXES
+
+FRAGMENT_MIME = "application/x-keras-workbench-fragment"
+_MAX_RECENT = 8
 
 
 class MainWindow(QMainWindow):
-    """Top-level window over one open experiment."""
+    """Top-level window over one open experiment (a ``Document``).
 
-    def __init__(self, experiment: Experiment):
+    Signals:
+        document_replaced(Document): New, Open or Import put another document in place.
+    """
+
+    document_replaced = Signal(object)
+
+    def __init__(self, experiment: Experiment, settings: QSettings | None = None,
+                 recovery: RecoveryStore | None = None):
         super().__init__()
-        self.experiment = experiment
         self.setObjectName("mainWindow")
-        self.setWindowTitle(f"{experiment.name} — Keras Workbench")
-        nodes = len(experiment.graph)
-        summary = QLabel(
-            f"<h2>{experiment.name}</h2><p>{experiment.description}</p>"
-            f"<p>{nodes} layers. The visual model builder arrives here next; meanwhile the "
-            "<code>workbench</code> command validates, summarizes, imports and builds "
-            "experiments.</p>"
-        )
-        summary.setObjectName("experimentSummary")
-        summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        summary.setWordWrap(True)
-        self.setCentralWidget(summary)
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings()
+        self.recovery = recovery or RecoveryStore()
+        self.document = Document(experiment, parent=self)
+        self.canvas = GraphCanvas(self.document)
+        self.setCentralWidget(self.canvas)
+        self._pending_open: list[Path] = []
+        self._make_docks()
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self._status_counts = QLabel()
+        self._status_counts.setObjectName("statusCounts")
+        self.statusBar().addPermanentWidget(self._status_counts)
+        self._connect_document()
+        self.canvas.message.connect(self._on_canvas_message)
+        self.canvas.layer_dropped.connect(self._on_canvas_layer_dropped)
+        self.canvas.block_opened.connect(self._on_canvas_block_opened)
+        self.palette.layer_requested.connect(self._on_palette_layer_requested)
+        self.issues.node_activated.connect(self.canvas.centre_on_node)
+        self.issues.count_changed.connect(self._on_issues_count_changed)
         self.loader = BackendLoader(self)
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)
+        self._autosave = QTimer(self)
+        self._autosave.setInterval(30_000)
+        self._autosave.timeout.connect(self.autosave)
+        self._autosave.start()
+        self.restore_window_state()
+        self._update_title()
         self.statusBar().showMessage("Loading TensorFlow…")
 
+    # ------------------------------------------------------------ building
+    def _make_docks(self) -> None:
+        self.palette = LayerPalette()
+        self.inspector = Inspector(self.document)
+        self.summary = ModelSummary(self.document)
+        self.issues = IssuesPanel(self.document)
+        self.docks: dict[str, QDockWidget] = {}
+        # The inspector gets the full height on the right (forms are tall); the summary
+        # table and the issues list share the bottom, under the canvas.
+        for name, title, widget, area in (
+            ("palette", "Layers", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("summary", "Model summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
+            ("issues", "Issues", self.issues, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"{name}Dock")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.splitDockWidget(self.docks["summary"], self.docks["issues"],
+                             Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [210, 320],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["summary"], self.docks["issues"]], [430, 300],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _make_actions(self) -> None:
+        keys = QKeySequence.StandardKey
+        stack = self.document.undo_stack
+        self.actions_by_name = {
+            "new": self._action("&New", self.new_document, keys.New, "Start an empty model"),
+            "open": self._action("&Open…", self.open_dialog, keys.Open,
+                                 "Open an experiment or a .keras/.h5 model"),
+            "save": self._action("&Save", self.save, keys.Save),
+            "save_as": self._action("Save &As…", self.save_as, keys.SaveAs),
+            "import": self._action("&Import Keras model…", self.import_dialog, "Ctrl+I",
+                                   "Open a .keras or .h5 model as an editable graph"),
+            "export": self._action("&Export model…", self.export_dialog, "Ctrl+E",
+                                   "Build the model and save it as .keras or .h5"),
+            "quit": self._action("&Quit", self.close, keys.Quit),
+            "cut": self._action("Cu&t", self.cut, keys.Cut),
+            "copy": self._action("&Copy", self.copy, keys.Copy),
+            "paste": self._action("&Paste", self.paste, keys.Paste),
+            "duplicate": self._action("D&uplicate", self.duplicate, "Ctrl+D"),
+            "delete": self._action("&Delete", self.delete_selection, keys.Delete),
+            "select_all": self._action("Select &All", self.select_all, keys.SelectAll),
+            "fit": self._action("&Fit to window", self.canvas.fit, "Ctrl+0"),
+            "zoom_in": self._action("Zoom &in", lambda: self.canvas.zoom(1.25), keys.ZoomIn),
+            "zoom_out": self._action("Zoom &out", lambda: self.canvas.zoom(0.8), keys.ZoomOut),
+            "layout": self._action("&Auto-layout", self.auto_layout, "Ctrl+L",
+                                   "Arrange the layers left to right"),
+            "leave_block": self._action("&Leave block", self.canvas.leave_block, "Backspace"),
+        }
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(keys.Undo)
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcut(keys.Redo)
+        self.actions_by_name["delete"].setShortcuts([QKeySequence(keys.Delete),
+                                                     QKeySequence("Backspace")])
+        self.actions_by_name["leave_block"].setEnabled(False)
+
+    def _make_menus(self) -> None:
+        a = self.actions_by_name
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(a["new"])
+        templates = file_menu.addMenu("New from &template")
+        templates.setObjectName("templatesMenu")
+        for name, path in bundled_templates().items():
+            templates.addAction(name.replace("_", " "), lambda p=path: self.open_path(
+                p, as_template=True))
+        file_menu.addAction(a["open"])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([a["save"], a["save_as"]])
+        file_menu.addSeparator()
+        file_menu.addActions([a["import"], a["export"]])
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addActions([self.undo_action, self.redo_action])
+        edit.addSeparator()
+        edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+        edit.addSeparator()
+        edit.addAction(a["select_all"])
+        view = self.menuBar().addMenu("&View")
+        view.addActions([a["fit"], a["zoom_in"], a["zoom_out"], a["layout"], a["leave_block"]])
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+    def _make_toolbar(self) -> None:
+        bar = self.addToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        a = self.actions_by_name
+        bar.addActions([a["new"], a["open"], a["save"]])
+        bar.addSeparator()
+        bar.addActions([self.undo_action, self.redo_action])
+        bar.addSeparator()
+        bar.addActions([a["layout"], a["fit"]])
+        bar.addSeparator()
+        bar.addActions([a["import"], a["export"]])
+
+    # -------------------------------------------------------------- document
+    def _connect_document(self) -> None:
+        self.document.dirty_changed.connect(self._on_document_dirty_changed)
+        self.document.validated.connect(self._on_document_validated)
+
+    def set_document(self, document: Document) -> None:
+        """Replace the open document (after New, Open or Import)."""
+        old = self.document
+        old.close()
+        self.document = document
+        document.setParent(self)
+        self._connect_document()
+        for panel in (self.canvas, self.inspector, self.summary, self.issues):
+            panel.set_document(document)
+        self.undo_action.setEnabled(False)
+        self._rebind_undo_actions()
+        if self.loader.is_loaded:
+            document.backend_ready()
+        self._update_title()
+        self.document_replaced.emit(document)
+        old.deleteLater()
+
+    def _rebind_undo_actions(self) -> None:
+        stack = self.document.undo_stack
+        for action, make in ((self.undo_action, stack.createUndoAction),
+                             (self.redo_action, stack.createRedoAction)):
+            fresh = make(self, action.text().split("\t")[0])
+            action.setEnabled(fresh.isEnabled())
+            try:
+                action.triggered.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+            action.triggered.connect(fresh.trigger)
+            fresh.changed.connect(lambda a=action, f=fresh: (a.setEnabled(f.isEnabled()),
+                                                             a.setText(f.text())))
+            action.setText(fresh.text())
+            self._keep_alive = getattr(self, "_keep_alive", []) + [fresh]
+
+    def _update_title(self) -> None:
+        name = self.document.title
+        where = f" ({self.document.path.name})" if self.document.path else ""
+        self.setWindowTitle(f"{name}{where}[*] — Keras Workbench")
+        self.setWindowModified(self.document.dirty)
+
+    # -------------------------------------------------------------- backend
     def start_backend(self) -> None:
         """Import TensorFlow in the background; call once the window is visible."""
         self.loader.start()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        self.loader.wait()
-        super().closeEvent(event)
-
     def _on_loader_loaded(self, description: str) -> None:
-        self.statusBar().showMessage(f"Ready: {description}")
+        self.statusBar().showMessage(f"Ready: {description}", 8000)
+        self.palette.load_help()
+        self.document.backend_ready()
+        pending, self._pending_open = self._pending_open, []
+        for path in pending:
+            self.open_path(path)
 
     def _on_loader_failed(self, message: str) -> None:
         self.statusBar().showMessage(message)
+        QMessageBox.critical(self, "Keras Workbench", message)
+
+    # ------------------------------------------------------------ file menu
+    def confirm_discard(self) -> bool:
+        """True when the current document may be replaced (saved, discarded or clean)."""
+        if not self.document.dirty:
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        """Ask whether to save; a separate method so tests can answer it."""
+        return QMessageBox.question(
+            self, "Unsaved changes",
+            f"Save the changes to {self.document.title} before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save,
+        )
+
+    def new_document(self) -> None:
+        if not self.confirm_discard():
+            return
+        experiment = Experiment(name="untitled")
+        experiment.graph.add_node("Input", {"shape": [8, 8, 1]}, "input")
+        self.set_document(Document(experiment))
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open", str(self._last_folder()),
+            "Experiments and models (*.json *.keras *.h5 *.hdf5);;All files (*)")
+        if path:
+            self.open_path(Path(path))
+
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import Keras model", str(self._last_folder()),
+                                              "Keras models (*.keras *.h5 *.hdf5)")
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: str | Path, as_template: bool = False) -> bool:
+        """Open an experiment (.json) or import a model (.keras/.h5) into a new document.
+
+        A file that cannot be read leaves the current document untouched and says why.
+        """
+        path = Path(path)
+        if not self.confirm_discard():
+            return False
+        is_model = path.suffix.lower() in MODEL_SUFFIXES
+        if is_model and not self.loader.is_loaded:
+            self._pending_open.append(path)
+            self.statusBar().showMessage(f"{path.name} opens as soon as TensorFlow is ready…")
+            return False
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            document = self._read_document(path, is_model)
+        except WorkbenchError as error:
+            QApplication.restoreOverrideCursor()
+            self.show_error("Cannot open", str(error))
+            return False
+        finally:
+            if QApplication.overrideCursor() is not None:
+                QApplication.restoreOverrideCursor()
+        if document is None:
+            return False
+        if as_template:
+            document.experiment.path = None
+        else:
+            self._add_recent(path)
+        self.set_document(document)
+        self.statusBar().showMessage(f"Opened {path.name}: {len(document.graph)} layers", 5000)
+        return True
+
+    def _read_document(self, path: Path, is_model: bool) -> Document | None:
+        if not is_model:
+            return Document(Experiment.load(path))
+        from workbench.graph.convert import from_keras
+        from workbench.modelio import load_model_file
+
+        try:
+            model = load_model_file(path)
+        except UnsafeModelError as error:
+            if not self.ask_allow_unsafe(str(error)):
+                return None
+            model = load_model_file(path, allow_unsafe=True)
+        graph, weights = from_keras(model)
+        experiment = Experiment(name=path.stem, graph=graph)
+        return Document(experiment, weights)
+
+    def ask_allow_unsafe(self, message: str) -> bool:
+        """Ask before loading a model that runs code from the file (tests answer it)."""
+        answer = QMessageBox.warning(
+            self, "Model contains code", message + "\n\nLoad it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        start = self.document.path or self._last_folder() / f"{self.document.title}.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Save experiment", str(start),
+                                              "Experiments (*.json)")
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".json"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)
+        except WorkbenchError as error:
+            self.show_error("Cannot save", str(error))
+            return False
+        self.recovery.clear()
+        self._add_recent(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def export_dialog(self) -> None:
+        start = self._last_folder() / f"{self.document.title}.keras"
+        path, _ = QFileDialog.getSaveFileName(self, "Export model", str(start),
+                                              "Keras model (*.keras);;HDF5 model (*.h5)")
+        if path:
+            self.export_model(Path(path))
+
+    def export_model(self, path: Path) -> bool:
+        """Build the graph (with any imported weights) and save it as .keras or .h5."""
+        if not self.loader.is_loaded:
+            self.show_error("Cannot export yet", "TensorFlow is still loading; try again shortly.")
+            return False
+        from workbench.graph.convert import build_model
+        from workbench.modelio import save_model_file
+
+        try:
+            result = build_model(self.document.graph, self.document.weights)
+            save_model_file(result.model, path)
+        except WorkbenchError as error:
+            self.show_error("Cannot export", str(error))
+            return False
+        note = f" (fresh weights for {', '.join(result.skipped)})" if result.skipped else ""
+        self.statusBar().showMessage(f"Exported {path.name}{note}", 8000)
+        return True
+
+    def show_error(self, title: str, message: str) -> None:
+        """Show a readable error; a separate method so tests can collect it."""
+        self.statusBar().showMessage(message, 10000)
+        QMessageBox.warning(self, title, message)
+
+    # --------------------------------------------------------------- editing
+    def _on_palette_layer_requested(self, type_name: str) -> None:
+        """Add after the selected node, connected, or in the middle of the view."""
+        selected = self.document.selection[-1] if self.document.selection else None
+        if selected is not None:
+            x, y = self.document.graph.nodes[selected].pos
+            pos = (x + COLUMN_WIDTH, y)
+        else:
+            centre = self.canvas.visible_centre()
+            pos = (centre.x(), centre.y())
+        self.add_layer(type_name, pos, after=selected)
+
+    def _on_canvas_layer_dropped(self, type_name: str, scene_pos: QPointF) -> None:
+        self.add_layer(type_name, (scene_pos.x(), scene_pos.y()))
+
+    def add_layer(self, type_name: str, pos: tuple[float, float], after: str | None = None) -> str:
+        if self.canvas.read_only:
+            self.statusBar().showMessage("Leave the block to edit the model", 4000)
+            return ""
+        entry = outline().get(type_name)
+        params = dict(entry.initial) if entry else {}
+        command = AddNodeCommand(self.document.graph, type_name, params, pos, after)
+        self.document.push(command)
+        self.document.select([command.node_id])
+        return command.node_id
+
+    def copy(self) -> None:
+        ids = self.document.selection
+        if not ids:
+            return
+        fragment = self.document.graph.copy_fragment(ids)
+        data = QMimeData()
+        text = json.dumps(fragment)
+        data.setData(FRAGMENT_MIME, QByteArray(text.encode()))
+        data.setText(text)
+        QApplication.clipboard().setMimeData(data)
+
+    def cut(self) -> None:
+        self.copy()
+        self.delete_selection("Cut")
+
+    def paste(self) -> None:
+        data = QApplication.clipboard().mimeData()
+        if data is None or not data.hasFormat(FRAGMENT_MIME) or self.canvas.read_only:
+            return
+        fragment = json.loads(bytes(data.data(FRAGMENT_MIME)).decode())
+        self._paste_fragment(fragment, "Paste")
+
+    def duplicate(self) -> None:
+        if self.document.selection and not self.canvas.read_only:
+            fragment = self.document.graph.copy_fragment(self.document.selection)
+            self._paste_fragment(fragment, "Duplicate")
+
+    def _paste_fragment(self, fragment: dict, text: str) -> None:
+        command = PasteCommand(self.document.graph, fragment, (40.0, 40.0), text)
+        try:
+            self.document.push(command)
+        except WorkbenchError as error:
+            self.show_error(f"Cannot {text.lower()}", str(error))
+            return
+        self.document.select(command.new_ids)
+
+    def delete_selection(self, text: str = "Delete") -> None:
+        if self.canvas.read_only:
+            return
+        graph = self.document.graph
+        nodes = list(self.document.selection)
+        edges = [] if nodes else [
+            e for item in self.canvas.selected_edges() for e in graph.edges
+            if (e.source, e.target, e.port, e.index)
+            == (item.source.node_id, item.target.node_id, item.port, item.index)
+        ]
+        if nodes:
+            self.document.push(RemoveNodesCommand(graph, nodes, text if isinstance(
+                text, str) else "Delete"))
+        elif edges:
+            stack = self.document.undo_stack
+            stack.beginMacro("Disconnect")
+            for edge in edges:
+                stack.push(DisconnectCommand(graph, edge))
+            stack.endMacro()
+
+    def select_all(self) -> None:
+        self.document.select(list(self.document.graph.nodes))
+
+    def auto_layout(self) -> None:
+        if not self.canvas.read_only:
+            self.document.push(AutoLayoutCommand(self.document.graph))
+            self.canvas.fit()
+
+    # ------------------------------------------------------------- slots
+    def _on_document_dirty_changed(self, dirty: bool) -> None:
+        self.setWindowModified(dirty)
+
+    def _on_document_validated(self, report) -> None:
+        errors = len(report.errors())
+        state = "ok" if report.ok else f"{errors} error{'s' if errors != 1 else ''}"
+        self._status_counts.setText(
+            f"{len(self.document.graph)} layers · {report.total_params:,} params · {state}")
+
+    def _on_issues_count_changed(self, errors: int, warnings: int) -> None:
+        total = errors + warnings
+        self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
+
+    def _on_canvas_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_canvas_block_opened(self, node_id: str) -> None:
+        self.actions_by_name["leave_block"].setEnabled(bool(node_id))
+
+    # --------------------------------------------------- recent, state, close
+    def _last_folder(self) -> Path:
+        recent = self.recent_files()
+        return Path(recent[0]).parent if recent else Path.home()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if Path(v).exists()]
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path.resolve())] + [p for p in self.recent_files()
+                                         if p != str(path.resolve())]
+        self.settings.setValue("recentFiles", items[:_MAX_RECENT])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for item in recent:
+            self.recent_menu.addAction(item, lambda p=item: self.open_path(Path(p)))
+
+    def restore_window_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def restore_recovered(self, experiment: Experiment) -> None:
+        """Show a document recovered after a crash, marked as unsaved."""
+        document = Document(experiment)
+        self.set_document(document)
+        document.undo_stack.resetClean()  # it differs from what is on disk
+        self._update_title()
+        self.statusBar().showMessage("Recovered unsaved work: save it to keep it", 10000)
+
+    def autosave(self) -> None:
+        """Write the dirty document to the recovery file (restored after a crash)."""
+        if self.document.dirty:
+            self.recovery.write(self.document.experiment)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.recovery.clear()
+        self._autosave.stop()
+        self.loader.wait()
+        super().closeEvent(event)
+
+    # --------------------------------------------------------- drag and drop
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls() and any(
+            Path(u.toLocalFile()).suffix.lower() in (".json", *MODEL_SUFFIXES)
+            for u in event.mimeData().urls()
+        ):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.suffix.lower() in (".json", *MODEL_SUFFIXES):
+                self.open_path(path)
+                break
+
+
+def default_experiment() -> Experiment:
+    return Experiment.load(DEFAULT_EXPERIMENT)

@@ -159,3 +159,13 @@ def test_zoom_and_fit(canvas):
     assert 0.05 <= scale <= 1.0
     canvas.zoom(1.25)
     assert canvas.transform().m11() == pytest.approx(scale * 1.25)
+
+
+def test_a_refused_edit_leaves_no_undo_step(document):
+    from widgets.commands import RenameNodeCommand
+    from workbench.errors import GraphError
+
+    with pytest.raises(GraphError, match="already exists"):
+        document.push(RenameNodeCommand(document.graph, "conv_1", "conv_2"))
+    assert document.undo_stack.count() == 0 and not document.dirty
+    assert "conv_1" in document.graph.nodes

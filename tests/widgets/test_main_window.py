@@ -1,18 +1,199 @@
-"""The main window opens on the default experiment and loads TensorFlow after showing."""
+"""The main window as a user drives it: add, edit, undo, save, open, recover, import, export."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
 from widgets.main_window import MainWindow
-from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
+from widgets.recovery import RecoveryStore
+from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, bundled_templates
 
 
-def test_window_shows_the_experiment_then_loads_the_backend(qtbot):
-    window = MainWindow(Experiment.load(DEFAULT_EXPERIMENT))
-    qtbot.addWidget(window)
-    window.show()
-    assert "digits-cnn" in window.windowTitle()
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    def make(experiment=None, recovery_name="recovery.json"):
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(experiment or Experiment.load(DEFAULT_EXPERIMENT), settings,
+                            RecoveryStore(tmp_path / recovery_name))
+        qtbot.addWidget(window)
+        window.resize(1280, 800)
+        window.show()
+        window.errors = []
+        window.show_error = lambda title, message: window.errors.append(message)
+        # Never block on a modal dialog, even when a test fails half-way.
+        window.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+        window.ask_allow_unsafe = lambda message: False
+        return window
+
+    return make
+
+
+@pytest.fixture
+def window(make_window, qtbot):
+    window = make_window()
+    with qtbot.waitSignal(window.loader.loaded, timeout=60_000):
+        window.start_backend()
+    return window
+
+
+def close_without_prompt(window):
+    window.document.undo_stack.setClean()
+    window.close()
+
+
+def test_opens_on_the_default_experiment_and_loads_tensorflow_after(make_window, qtbot):
+    window = make_window()
+    assert window.windowTitle().startswith("digits-cnn")
     assert window.statusBar().currentMessage() == "Loading TensorFlow…"
+    assert window.document.report is None
     with qtbot.waitSignal(window.loader.loaded, timeout=60_000):
         window.start_backend()
     assert window.statusBar().currentMessage().startswith("Ready: Keras 3")
-    window.close()
+    assert window.document.report is not None and window.document.report.ok
+    assert window.findChild(object, "modelCanvas") is window.canvas
+    for name in ("layerPalette", "inspector", "modelSummary", "issuesList"):
+        assert window.findChild(object, name) is not None, name
+    close_without_prompt(window)
+
+
+def test_add_from_palette_edit_and_undo_back_to_identical_json(window, qtbot):
+    original = window.document.experiment.to_json()
+    window.document.select(["pool_2"])
+    window.palette.layer_requested.emit("Dense")
+    graph = window.document.graph
+    assert "dense" in graph.nodes and graph.in_edges("dense")[0].source == "pool_2"
+    assert window.document.selection == ["dense"]
+    assert window.isWindowModified()
+    editor = window.inspector.findChild(object, "param_units")
+    editor.setValue(7)
+    editor.editingFinished.emit()
+    assert graph.nodes["dense"].params["units"] == 7
+    qtbot.waitUntil(lambda: "dense" in window.document.report.nodes
+                    and window.document.report.nodes["dense"].output is not None)
+    assert window.document.report.nodes["dense"].output.shape == (None, 7)
+    while window.document.undo_stack.canUndo():
+        window.undo_action.trigger()
+    assert window.document.experiment.to_json() == original
+    assert not window.isWindowModified()
+    window.redo_action.trigger()
+    assert "dense" in graph.nodes
+    close_without_prompt(window)
+
+
+def test_copy_paste_duplicate_delete_select_all(window):
+    graph = window.document.graph
+    count = len(graph)
+    window.document.select(["conv_1", "pool_1"])
+    window.copy()
+    window.paste()
+    assert len(graph) == count + 2 and {"conv_3", "pool_3"} <= set(graph.nodes)
+    assert sorted(window.document.selection) == sorted(set(graph.nodes) - {
+        "image", "conv_1", "pool_1", "conv_2", "pool_2", "dropout", "digit"})
+    window.duplicate()
+    assert len(graph) == count + 4
+    window.select_all()
+    assert len(window.document.selection) == count + 4
+    window.document.select(["dropout"])
+    window.delete_selection()
+    assert "dropout" not in graph
+    window.document.undo_stack.undo()
+    assert "dropout" in graph and graph.in_edges("digit")[0].source == "dropout"
+    close_without_prompt(window)
+
+
+def test_save_and_open_round_trip(window, tmp_path):
+    window.palette.layer_requested.emit("Dropout")
+    path = tmp_path / "mine.json"
+    assert window._save_to(path)
+    assert not window.isWindowModified() and "mine.json" in window.windowTitle()
+    saved = path.read_text()
+    assert window.open_path(DEFAULT_EXPERIMENT)
+    assert window.open_path(path)
+    assert window.document.experiment.to_json() == saved
+    assert str(path.resolve()) in window.recent_files()
+    close_without_prompt(window)
+
+
+def test_opening_a_corrupt_file_keeps_the_current_document(window, tmp_path):
+    window.palette.layer_requested.emit("Dense")
+    before = window.document.experiment.to_json()
+    document = window.document
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "keras-workbench/experiment", "version": 1, "model": {"nodes": 3}}')
+    window.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    assert not window.open_path(bad)
+    assert window.document is document and document.experiment.to_json() == before
+    assert window.errors and "bad.json" in window.errors[-1] and "model.nodes" in window.errors[-1]
+    close_without_prompt(window)
+
+
+def test_recovery_after_a_crash(make_window, qtbot, tmp_path):
+    first = make_window()
+    first.palette.layer_requested.emit("Dense")
+    first.autosave()
+    expected = first.document.experiment.to_json()
+    assert (tmp_path / "recovery.json").exists()
+    # a crash: the window is gone without closeEvent; the recovery file stays
+    first.document.undo_stack.setClean()
+    first.hide()
+    store = RecoveryStore(tmp_path / "recovery.json")
+    recovered = store.read()
+    assert recovered is not None
+    second = make_window(recovery_name="other.json")
+    second.restore_recovered(recovered)
+    assert second.document.experiment.to_json() == expected
+    assert second.isWindowModified() and second.document.dirty
+    close_without_prompt(second)
+    first.recovery.clear()
+
+
+def test_close_prompts_when_there_are_unsaved_changes(window):
+    window.palette.layer_requested.emit("Dense")
+    answers = []
+    window.ask_save_changes = lambda: answers.append(1) or QMessageBox.StandardButton.Cancel
+    assert not window.close() and window.isVisible() and answers
+    window.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+    assert window.close()
+
+
+def test_import_a_keras_model_and_export_it_again(window, keras, tmp_path):
+    template = Experiment.load(bundled_templates()["resnet"])
+    from workbench.graph.convert import to_keras
+
+    model = to_keras(template.graph)
+    source = tmp_path / "trained.keras"
+    model.save(source)
+    assert window.open_path(source)
+    assert window.document.path is None and len(window.document.graph) == len(model.layers)
+    assert window.document.weights
+    target = tmp_path / "again.keras"
+    assert window.export_model(target)
+    again = keras.saving.load_model(target, compile=False)
+    x = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0),
+                               atol=1e-5)
+    close_without_prompt(window)
+
+
+def test_a_lambda_model_asks_before_loading(window, keras, tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    asked = []
+    window.ask_allow_unsafe = lambda message: asked.append(message) or False
+    assert not window.open_path(path)
+    assert asked and "Lambda" in asked[0] and window.document.title == "digits-cnn"
+    close_without_prompt(window)
+
+
+def test_window_state_is_remembered(make_window, tmp_path):
+    first = make_window()
+    first.docks["issues"].hide()
+    close_without_prompt(first)
+    second = make_window()
+    assert not second.docks["issues"].isVisible()
+    close_without_prompt(second)

@@ -23,6 +23,7 @@ from workbench.graph.validate import ValidationReport, connection_problem
 
 LAYER_MIME = "application/x-keras-workbench-layer"
 _GRID = 24
+_READABLE = 0.7  # the smallest zoom at which node texts can still be read
 
 
 class GraphCanvas(QGraphicsView):
@@ -96,7 +97,7 @@ class GraphCanvas(QGraphicsView):
         report = self._report_for_view()
         if report is not None:
             self._apply_report(report)
-        self.fit()
+        self.show_start()
 
     def open_block(self, node_id: str) -> None:
         """Show the inside of a nested block (read only)."""
@@ -133,6 +134,18 @@ class GraphCanvas(QGraphicsView):
         if self.transform().m11() > 1.0:
             self.resetTransform()
             self.centerOn(rect.center())
+
+    def show_start(self) -> None:
+        """The first view of a model: all of it if that stays readable, else its inputs at
+        a readable zoom (a 200-layer import fitted whole is only a texture)."""
+        self.fit()
+        if self.transform().m11() >= _READABLE:
+            return
+        rect = self._scene.itemsBoundingRect()
+        self.resetTransform()
+        self.scale(_READABLE, _READABLE)
+        visible = self.viewport().width() / _READABLE
+        self.centerOn(rect.left() + visible / 2 - 40, rect.center().y())
 
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor

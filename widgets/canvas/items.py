@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
 
-NODE_WIDTH = 200.0
+NODE_WIDTH = 180.0
 HEADER = 24.0
 LINE = 17.0
 PORT_RADIUS = 6.0
@@ -118,10 +118,10 @@ class NodeItem(QGraphicsObject):
         path = QPainterPath()
         path.addRoundedRect(body, 7, 7)
         painter.fillPath(path, background)
-        header = QPainterPath()
-        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 7, 7)
-        header.addRect(QRectF(0, HEADER / 2, NODE_WIDTH, HEADER / 2))
-        painter.fillPath(header.simplified(), colour)
+        painter.save()
+        painter.setClipPath(path)  # the header takes the card's rounded top corners
+        painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER), colour)
+        painter.restore()
         painter.setPen(QPen(border, width, Qt.PenStyle.DashLine if self.waiting else
                             Qt.PenStyle.SolidLine))
         painter.drawPath(path)
@@ -142,23 +142,25 @@ class NodeItem(QGraphicsObject):
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, "OUT")
         painter.setFont(small)
         metrics = QFontMetricsF(small)
-        rows = [(self.type_name, QColor("#5f6368")), (self.params_text, QColor("#202124"))]
+        inner = NODE_WIDTH - 24
+        count_width = metrics.horizontalAdvance(self.count_text) + 8 if self.count_text else 0
         y = HEADER + 2
-        for text, pen in rows:
-            painter.setPen(pen)
-            painter.drawText(QRectF(12, y, NODE_WIDTH - 24, LINE),
-                             Qt.AlignmentFlag.AlignVCenter,
-                             metrics.elidedText(text, Qt.TextElideMode.ElideRight,
-                                                NODE_WIDTH - 24))
-            y += LINE
-        painter.setPen(ERROR if self.errors else QColor("#1a73e8"))
-        footer = "error: see tooltip" if self.errors else self.shape_text
-        painter.drawText(QRectF(12, y, NODE_WIDTH - 24, LINE), Qt.AlignmentFlag.AlignVCenter,
-                         metrics.elidedText(footer, Qt.TextElideMode.ElideRight, 120))
         painter.setPen(QColor("#5f6368"))
-        painter.drawText(QRectF(12, y, NODE_WIDTH - 24, LINE),
+        painter.drawText(QRectF(12, y, inner, LINE),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                          self.count_text)
+        painter.drawText(QRectF(12, y, inner - count_width, LINE), Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(self.type_name, Qt.TextElideMode.ElideRight,
+                                            inner - count_width))
+        y += LINE
+        painter.setPen(QColor("#202124"))
+        painter.drawText(QRectF(12, y, inner, LINE), Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(self.params_text, Qt.TextElideMode.ElideRight, inner))
+        y += LINE
+        painter.setPen(ERROR if self.errors else QColor("#1a73e8"))
+        footer = (self.errors[0] if self.errors else self.shape_text)
+        painter.drawText(QRectF(12, y, inner, LINE), Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(footer, Qt.TextElideMode.ElideRight, inner))
 
         painter.setPen(QPen(QColor("#5f6368"), 1))
         painter.setBrush(QBrush(QColor("#e8eaed")))

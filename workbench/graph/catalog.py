@@ -364,12 +364,17 @@ def _dimensions(class_name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _plain(value: Any) -> Any:
+    """Tuples (nested too) as lists, as the value reads back from JSON."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _param_spec(class_name: str, parameter: inspect.Parameter, helps: dict[str, str]) -> ParamSpec:
     name = parameter.name
     required = parameter.default is inspect.Parameter.empty
-    default = None if required else parameter.default
-    if isinstance(default, tuple):
-        default = list(default)
+    default = None if required else _plain(parameter.default)
     choices = _CHOICES.get((class_name, name), _CHOICES.get(name))
     kind = _SPECIAL_KINDS.get(name)
     if name.endswith("_initializer"):

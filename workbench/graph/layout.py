@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from workbench.graph.graph import ModelGraph
 
-COLUMN_WIDTH = 240.0
-ROW_HEIGHT = 120.0
+COLUMN_WIDTH = 290.0  # a node (180) and room for the shape label on the edge
+ROW_HEIGHT = 110.0
 _SWEEPS = 4
 
 

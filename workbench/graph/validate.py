@@ -72,7 +72,7 @@ class ValidationReport:
     problems: list[str]
     used: set[str]
 
-    def _blocks_build(self, node_id: str) -> bool:
+    def blocks_build(self, node_id: str) -> bool:
         # Scratch nodes off to the side (not leading to an output) do not stop a build:
         # their errors still show on the node, but count as warnings.
         return node_id in self.used or not self.used
@@ -85,7 +85,7 @@ class ValidationReport:
         """Every error that stops a build, as (node id or None for the graph, message)."""
         found: list[tuple[str | None, str]] = [(None, p) for p in self.problems]
         for node_id, report in self.nodes.items():
-            if self._blocks_build(node_id):
+            if self.blocks_build(node_id):
                 found += [(node_id, e) for e in report.errors]
         return found
 
@@ -93,7 +93,7 @@ class ValidationReport:
         """Warnings, and the errors of scratch nodes, as (node id, message)."""
         found = []
         for node_id, report in self.nodes.items():
-            if not self._blocks_build(node_id):
+            if not self.blocks_build(node_id):
                 found += [(node_id, e) for e in report.errors]
             found += [(node_id, w) for w in report.warnings]
         return found
