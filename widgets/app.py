@@ -23,6 +23,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with --screenshot: bring this panel to the front first")
     parser.add_argument("--select", metavar="NODE",
                         help="with --screenshot: select this layer first")
+    parser.add_argument("--fit", action="store_true",
+                        help="with --screenshot: zoom the canvas to show the whole model")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     return parser.parse_args(argv)
 
@@ -79,9 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dock = window.docks[args.panel]
                 dock.show()
                 dock.raise_()
+            window.canvas.show_start()
             if args.select:
                 window.document.select([args.select])
-            window.canvas.show_start()
+                window.canvas.centre_on_node(args.select)
+            if args.fit:
+                window.canvas.fit()
             QTimer.singleShot(200, _save)
 
         def _save() -> None:

@@ -18,7 +18,13 @@ from PySide6.QtWidgets import (
 
 from widgets.backend_loader import BackendLoader
 from widgets.canvas.canvas import GraphCanvas
-from widgets.commands import AddNodeCommand, AutoLayoutCommand, DisconnectCommand, PasteCommand, RemoveNodesCommand
+from widgets.commands import (
+    AddNodeCommand,
+    AutoLayoutCommand,
+    DisconnectCommand,
+    PasteCommand,
+    RemoveNodesCommand,
+)
 from widgets.document import Document
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
@@ -144,7 +150,8 @@ class MainWindow(QMainWindow):
             "zoom_out": self._action("Zoom &out", lambda: self.canvas.zoom(0.8), keys.ZoomOut),
             "layout": self._action("&Auto-layout", self.auto_layout, "Ctrl+L",
                                    "Arrange the layers left to right"),
-            "leave_block": self._action("&Leave block", self.canvas.leave_block, "Backspace"),
+            "leave_block": self._action("&Leave block", self.canvas.leave_block, "Alt+Up",
+                                        "Back from the inside of a nested block (Esc)"),
         }
         self.undo_action = stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(keys.Undo)

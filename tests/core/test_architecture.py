@@ -38,3 +38,11 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_ruff_finds_nothing():
+    executable = shutil.which("ruff")
+    if executable is None:
+        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+    result = subprocess.run([executable, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

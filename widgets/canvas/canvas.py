@@ -3,16 +3,16 @@
 The canvas draws the graph and turns gestures into undo commands; it never stores what the
 graph knows. Gestures: drag a node to move it, drag from an output port (right dot) to a node
 to connect, rubber-band or Ctrl-click to select, Delete to remove, wheel to zoom, middle
-button (or Space + drag) to pan, double-click a block to look inside it.
+button (or Space + drag) to pan, double-click a block to look inside it (Esc to come back).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
-from widgets.canvas.items import EdgeItem, NodeItem
+from widgets.canvas.items import EdgeItem, NodeItem, edge_path
 from widgets.commands import ConnectCommand, MoveNodesCommand
 from widgets.document import Document
 from workbench.errors import GraphError
@@ -43,7 +43,6 @@ class GraphCanvas(QGraphicsView):
         super().__init__()
         self.setObjectName("modelCanvas")
         self._scene = QGraphicsScene(self)
-        self._scene.setSceneRect(QRectF(-5000, -5000, 10000, 10000))
         self.setScene(self._scene)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
@@ -97,7 +96,17 @@ class GraphCanvas(QGraphicsView):
         report = self._report_for_view()
         if report is not None:
             self._apply_report(report)
+        self._scene.setSceneRect(QRectF())
+        self._grow_scene_rect()
         self.show_start()
+
+    def _grow_scene_rect(self) -> None:
+        """Keep room around the drawing to pan into (and to drop new layers on)."""
+        margin = 2000.0
+        wanted = self._scene.itemsBoundingRect().adjusted(-margin, -margin, margin, margin)
+        current = self._scene.sceneRect()
+        if not current.contains(wanted):
+            self._scene.setSceneRect(current.united(wanted) if not current.isEmpty() else wanted)
 
     def open_block(self, node_id: str) -> None:
         """Show the inside of a nested block (read only)."""
@@ -109,7 +118,7 @@ class GraphCanvas(QGraphicsView):
         self._show(node.block)
         self.block_opened.emit(node_id)
         self.message.emit(f"Inside block {' › '.join(self.block_path)} (read only): "
-                          "Backspace or View › Leave block to go back")
+                          "Esc or View › Leave block to go back")
 
     def leave_block(self) -> None:
         """Go back up one nesting level."""
@@ -247,6 +256,7 @@ class GraphCanvas(QGraphicsView):
         kind = event.kind
         if kind == "node_added":
             self._add_node_item(event.node)
+            self._grow_scene_rect()
         elif kind == "node_removed":
             item = self.nodes.pop(event.node, None)
             if item is not None:
@@ -258,6 +268,7 @@ class GraphCanvas(QGraphicsView):
             pos = QPointF(*self.graph.nodes[event.node].pos)  # type: ignore[union-attr]
             if item is not None and item.pos() != pos:
                 item.setPos(pos)
+                self._grow_scene_rect()
         elif kind == "node_renamed":
             item = self.nodes.pop(event.old)
             item.node_id = event.node
@@ -375,7 +386,7 @@ class GraphCanvas(QGraphicsView):
             self._space = True
             self.setCursor(Qt.CursorShape.OpenHandCursor)
             return
-        if event.key() == Qt.Key.Key_Backspace and self.read_only:
+        if event.key() == Qt.Key.Key_Escape and self.read_only:
             self.leave_block()
             return
         super().keyPressEvent(event)
@@ -414,10 +425,7 @@ class GraphCanvas(QGraphicsView):
     def _update_wire(self, scene_pos: QPointF) -> None:
         assert self._wire is not None and self._wire_source is not None
         start = self.nodes[self._wire_source[0]].output_port_pos(self._wire_source[1])
-        bend = max(40.0, abs(scene_pos.x() - start.x()) * 0.5)
-        path = QPainterPath(start)
-        path.cubicTo(start + QPointF(bend, 0), scene_pos - QPointF(bend, 0), scene_pos)
-        self._wire.setPath(path)
+        self._wire.setPath(edge_path(start, scene_pos))
 
     def _finish_wire(self, target: NodeItem | None, scene_pos: QPointF) -> None:
         assert self._wire_source is not None

@@ -179,6 +179,27 @@ class NodeItem(QGraphicsObject):
         return super().itemChange(change, value)
 
 
+def edge_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """The curve of a connection from an output port to an input port.
+
+    Forward edges are a smooth S. An edge that must go back to the left (to the next band of
+    a wrapped layout) leaves to the right, runs back above the target's row and enters the
+    target from the left, instead of cutting across the drawing.
+    """
+    path = QPainterPath(start)
+    if end.x() >= start.x() - 10:
+        bend = max(40.0, abs(end.x() - start.x()) * 0.5)
+        path.cubicTo(start + QPointF(bend, 0), end - QPointF(bend, 0), end)
+        return path
+    loop = 40.0
+    lane = end.y() - 55.0  # just above the target's card, in the gap between bands
+    path.cubicTo(QPointF(start.x() + loop, start.y()), QPointF(start.x() + loop, lane),
+                 QPointF(start.x(), lane))
+    path.lineTo(QPointF(end.x(), lane))
+    path.cubicTo(QPointF(end.x() - loop, lane), QPointF(end.x() - loop, end.y()), end)
+    return path
+
+
 class EdgeItem(QGraphicsPathItem):
     """A connection drawn as a curve from an output port to an input port, with its shape."""
 
@@ -199,12 +220,8 @@ class EdgeItem(QGraphicsPathItem):
                 end.edges.remove(self)
 
     def update_path(self) -> None:
-        start = self.source.output_port_pos(self.index)
-        end = self.target.input_port_pos(self.port)
-        bend = max(40.0, abs(end.x() - start.x()) * 0.5)
-        path = QPainterPath(start)
-        path.cubicTo(start + QPointF(bend, 0), end - QPointF(bend, 0), end)
-        self.setPath(path)
+        self.setPath(edge_path(self.source.output_port_pos(self.index),
+                               self.target.input_port_pos(self.port)))
 
     def set_label(self, text: str) -> None:
         if text != self.label:
@@ -224,8 +241,12 @@ class EdgeItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(SELECTED if self.isSelected() else QColor("#80868b"),
-                   2.4 if self.isSelected() else 1.6)
+        # An edge that wraps to the next band of the layout is drawn lighter and dashed: it
+        # reads as "continues below" rather than as part of the drawing it crosses.
+        wraps = self.path().elementCount() > 4
+        pen = QPen(SELECTED if self.isSelected() else QColor("#a0a6ad" if wraps else "#80868b"),
+                   2.4 if self.isSelected() else 1.4 if wraps else 1.6,
+                   Qt.PenStyle.DashLine if wraps else Qt.PenStyle.SolidLine)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
