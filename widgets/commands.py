@@ -225,3 +225,37 @@ def _restore_positions(positions: list[tuple[ModelGraph, str, tuple[float, float
 
 def _count(node_ids: list[str]) -> str:
     return node_ids[0] if len(node_ids) == 1 else f"{len(node_ids)} nodes"
+
+
+class SetSectionCommand(GraphCommand):
+    """Replace the experiment's "data" or "training" section; undo puts the old one back.
+
+    Consecutive edits of the same section with the same ``key`` (a spin box being stepped)
+    merge into one undo step.
+    """
+
+    _ID = 1002
+
+    def __init__(self, document, section: str, value: dict, key: str = ""):
+        super().__init__(f"Change {section}" + (f" {key}" if key else ""))
+        if section not in ("data", "training"):
+            raise ValueError(f"unknown section {section!r}")
+        self.document, self.section, self.key = document, section, key
+        self.before = copy.deepcopy(getattr(document.experiment, section))
+        self.after = copy.deepcopy(value)
+
+    def id(self) -> int:  # noqa: A003 (Qt API)
+        return self._ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt API)
+        if not (isinstance(other, SetSectionCommand) and other.section == self.section
+                and other.key == self.key and self.key):
+            return False
+        self.after = other.after
+        return True
+
+    def apply(self) -> None:
+        self.document.set_section(self.section, copy.deepcopy(self.after))
+
+    def undo(self) -> None:
+        self.document.set_section(self.section, copy.deepcopy(self.before))

@@ -26,9 +26,11 @@ class Document(QObject):
         validated(report): a fresh validation report.
         dirty_changed(bool): unsaved changes appeared or disappeared.
         selection_changed(list): node ids selected on the canvas or in a panel.
+        section_changed(str): the experiment's "data" or "training" section was replaced.
     """
 
     graph_changed = Signal(object)
+    section_changed = Signal(str)
     validated = Signal(object)
     dirty_changed = Signal(bool)
     selection_changed = Signal(list)
@@ -75,6 +77,11 @@ class Document(QObject):
     def push(self, command: QUndoCommand) -> None:
         """Run an edit through the undo stack."""
         self.undo_stack.push(command)
+
+    def set_section(self, name: str, value: dict) -> None:
+        """Replace the "data" or "training" section (called by ``SetSectionCommand``)."""
+        setattr(self.experiment, name, value)
+        self.section_changed.emit(name)
 
     def select(self, node_ids: list[str]) -> None:
         """Make ``node_ids`` the selection, telling every view."""

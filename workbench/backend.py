@@ -98,3 +98,55 @@ def use_cheap_initializers(layer) -> None:
         for name, value in list(vars(item).items()):
             if name.endswith("_initializer") and isinstance(value, keras.initializers.Initializer):
                 setattr(item, name, zeros)
+
+
+def available_devices() -> list[str]:
+    """Devices training can run on: "gpu:0", "gpu:1", ... then "cpu"."""
+    keras = keras_module()
+    if keras.backend.backend() != "tensorflow":
+        return ["cpu"]
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return [f"gpu:{i}" for i in range(len(gpus))] + ["cpu"]
+
+
+def resolve_device(choice: str) -> str:
+    """"auto" becomes the first GPU when there is one, else "cpu"; a missing GPU is an error."""
+    from workbench.errors import WorkbenchError
+
+    devices = available_devices()
+    if choice == "auto":
+        return devices[0]
+    if choice not in devices:
+        raise WorkbenchError(
+            f"device {choice!r} is not available here (found: {', '.join(devices)}); "
+            "choose 'auto' or 'cpu'"
+        )
+    return choice
+
+
+def device_scope(device: str):
+    """A context in which Keras places its work on ``device`` ("cpu" or "gpu:N")."""
+    keras = keras_module()
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    return tf.device("/CPU:0" if device == "cpu" else f"/GPU:{device.split(':')[1]}")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide how a run behaves, recorded with every run."""
+    import platform
+
+    import numpy
+
+    keras = keras_module()
+    versions = {"python": platform.python_version(), "keras": keras.__version__,
+                "numpy": numpy.__version__, "backend": keras.backend.backend()}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions

@@ -162,6 +162,32 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from workbench.runs import RunStore
+    from workbench.tasks import ConsoleProgress
+    from workbench.training import TrainingSession
+
+    experiment = Experiment.load(args.experiment)
+    if args.epochs is not None and args.epochs < 1:
+        raise WorkbenchError(f"--epochs must be at least 1 (got {args.epochs})")
+    progress = ConsoleProgress()
+    session = TrainingSession(experiment, store=RunStore(Path(args.runs_dir)), progress=progress,
+                              weights=experiment.load_weights(), epochs=args.epochs)
+    result = session.run()
+    progress.close()
+    metrics = result.final_metrics
+    data = {"status": result.status, "reason": result.reason,
+            "run": str(result.run.path) if result.run else None, "final_metrics": metrics}
+    shown = " · ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "lr")
+    text = f"{result.status}: {experiment.name}" + (f" ({shown})" if shown else "")
+    if result.reason:
+        text += f"\n{result.reason}"
+    if result.run is not None:
+        text += f"\nrun folder: {result.run.path}"
+    _emit(args, data, text)
+    return EXIT_OK if result.status == "finished" else EXIT_INPUT
+
+
 # ------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench", description="Keras Workbench from the command line.")
@@ -193,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("build", cmd_build, "build the experiment's model and save it as .keras or .h5")
     sub.add_argument("experiment", help="experiment file (.json)")
     sub.add_argument("-o", "--output", required=True, help="model file to write (.keras, .h5)")
+    sub = add("train", cmd_train, "train the experiment's model; every run is kept in a folder")
+    sub.add_argument("experiment", help="experiment file (.json)")
+    sub.add_argument("--epochs", type=int, help="override the experiment's number of epochs")
+    sub.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     return parser
 
 

@@ -1,0 +1,163 @@
+"""Running engine work off the GUI thread, with throttled progress.
+
+``TaskRunner`` runs one engine function at a time in a ``QThread`` and gives it a
+``QtProgress``. The worker never touches widgets: progress reports go into a thread-safe
+queue that a GUI-thread timer drains about 30 times a second, so a training run with
+thousands of batches per second costs the GUI one update per frame, not one per batch.
+Cancel sets a flag the engine polls (design rule 3); nothing kills a thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+_FRAME_MS = 33
+
+
+class QtProgress:
+    """The engine's progress object for work running in a ``TaskRunner``."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._partials: collections.deque = collections.deque()
+        self._step: tuple[float, float | None, str] | None = None
+
+    def step(self, done: float, total: float | None = None, message: str = "") -> None:
+        with self._lock:
+            self._step = (done, total, message)
+
+    def partial(self, result: Any) -> None:
+        self._partials.append(result)  # deque.append is thread-safe
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def drain(self) -> tuple[tuple[float, float | None, str] | None, list]:
+        """Take what arrived since the last call: the latest step and all partial results."""
+        with self._lock:
+            step, self._step = self._step, None
+        partials = []
+        while self._partials:
+            partials.append(self._partials.popleft())
+        return step, partials
+
+
+class _Worker(QObject):
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, function: Callable[[QtProgress], Any], progress: QtProgress):
+        super().__init__()
+        self.function = function
+        self.progress = progress
+
+    def run(self) -> None:
+        try:
+            result = self.function(self.progress)
+        except Exception as error:  # reported to the panel, never a traceback dialog
+            from workbench.errors import WorkbenchError
+
+            message = str(error) if isinstance(error, WorkbenchError) else (
+                f"{type(error).__name__}: {error}")
+            self.failed.emit(message)
+            return
+        self.finished.emit(result)
+
+
+class TaskRunner(QObject):
+    """Runs one engine function at a time in a worker thread.
+
+    Signals (all delivered on the GUI thread):
+        stepped(done, total, message): the latest progress, at most ~30 per second.
+        partials(list): intermediate results that arrived since the last update.
+        finished(object): the function's return value.
+        failed(str): the function raised; the message is for people.
+        running_changed(bool)
+    """
+
+    stepped = Signal(float, object, str)
+    partials = Signal(list)
+    finished = Signal(object)
+    failed = Signal(str)
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
+        self.progress: QtProgress | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(_FRAME_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, function: Callable[[QtProgress], Any]) -> None:
+        """Run ``function(progress)`` in a worker thread (one task at a time)."""
+        if self.running:
+            raise RuntimeError("a task is already running: cancel it first")
+        self.progress = QtProgress()
+        self._thread = QThread()
+        self._worker = _Worker(function, self.progress)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.finished.connect(self._on_worker_finished)
+        self._worker.failed.connect(self._on_worker_failed)
+        self._timer.start()
+        self._thread.start()
+        self.running_changed.emit(True)
+
+    def cancel(self) -> None:
+        if self.progress is not None:
+            self.progress.cancel()
+
+    def wait(self, cancel: bool = True) -> None:
+        """Block until the task ends (on shutdown); cancels it first by default."""
+        if cancel:
+            self.cancel()
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+
+    def _flush(self) -> None:
+        if self.progress is None:
+            return
+        step, partials = self.progress.drain()
+        if step is not None:
+            self.stepped.emit(step[0], step[1], step[2])
+        if partials:
+            self.partials.emit(partials)
+
+    def _on_timer_timeout(self) -> None:
+        self._flush()
+
+    def _end(self) -> None:
+        self._flush()
+        self._timer.stop()
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+            self._thread.deleteLater()
+        if self._worker is not None:
+            self._worker.deleteLater()
+        self._thread, self._worker = None, None
+        self.running_changed.emit(False)
+
+    def _on_worker_finished(self, result: object) -> None:
+        self._end()
+        self.finished.emit(result)
+
+    def _on_worker_failed(self, message: str) -> None:
+        self._end()
+        self.failed.emit(message)

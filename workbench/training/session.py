@@ -1,0 +1,303 @@
+"""``TrainingSession``: one training run of an experiment, with live reports.
+
+``run()`` builds the model from the graph, loads the data, and calls ``model.fit`` with a
+callback that relays every batch and epoch (logs and learning rate) through the progress
+protocol and into the run folder as it goes. It blocks: the GUI calls it from a worker
+thread, the CLI from the main thread. ``pause()``, ``resume()`` and ``stop()`` may be called
+from any thread; they take effect between batches. Stopping keeps the model trained so far.
+
+A NaN or exploding loss ends the run at once, as failed, with advice, instead of wasting the
+rest of the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from workbench.backend import clean_keras_message, device_scope, keras_module, resolve_device
+from workbench.errors import WorkbenchError
+from workbench.experiment import Experiment
+from workbench.tasks import NullProgress, Progress
+from workbench.training.config import TrainingConfig
+
+# A loss this many times the first batch's loss is "exploding".
+EXPLOSION_FACTOR = 1e4
+
+
+@dataclass
+class TrainingResult:
+    """How a run ended.
+
+    Attributes:
+        status: "finished", "stopped" or "failed".
+        reason: why it stopped or failed, for people.
+        model: the trained Keras model (also after a stop; None if it could not be built).
+        history: per-epoch metrics, {name: [values]}.
+        run: the run folder's ``Run`` when a run store was given.
+    """
+
+    status: str
+    reason: str | None = None
+    model: Any = None
+    history: dict = field(default_factory=dict)
+    run: Any = None
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return {k: v[-1] for k, v in self.history.items() if v}
+
+
+class TrainingSession:
+    """One training run. See the module docstring.
+
+    Args:
+        experiment: what to train (graph, data, training sections).
+        dataset: already loaded data (the Data panel has it); loaded from the experiment if None.
+        store: a ``RunStore``: the run is recorded on disk when given.
+        progress: receives ``step`` and ``partial`` reports; may cancel.
+        weights: stored weights to start from (an imported model), by node path.
+        epochs: overrides the experiment's epoch count.
+    """
+
+    def __init__(self, experiment: Experiment, dataset=None, store=None,
+                 progress: Progress | None = None, weights: dict | None = None,
+                 epochs: int | None = None):
+        self.experiment = experiment
+        self.dataset = dataset
+        self.store = store
+        self.progress = progress or NullProgress()
+        self.weights = weights
+        self.config = TrainingConfig.from_dict(experiment.training)
+        if epochs is not None:
+            self.config.epochs = epochs
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+        self.device: str | None = None
+
+    # ---------------------------------------------------------------- control
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def _should_stop(self) -> bool:
+        return self._stop.is_set() or self.progress.cancelled()
+
+    def _wait_while_paused(self) -> None:
+        while not self._resume.wait(0.1):
+            if self._should_stop():
+                return
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> TrainingResult:
+        """Train; never raises for a training problem: the result says what happened."""
+        keras = keras_module()
+        run = None
+        try:
+            self.config.check_keras_names()
+            if self.config.seed is not None:
+                keras.utils.set_random_seed(self.config.seed)
+            dataset = self.dataset if self.dataset is not None else self._load_data()
+            self.device = resolve_device(self.config.device)
+            if self.store is not None:
+                run = self.store.create(self.experiment)
+                run.set_device(self.device)
+        except WorkbenchError as error:
+            return TrainingResult("failed", str(error))
+        relay = _relay_class()(self, run)
+        model = None
+        policy = keras.config.dtype_policy()
+        try:
+            if self.config.mixed_precision:
+                keras.config.set_dtype_policy("mixed_float16")
+            with device_scope(self.device):
+                model = self._compile()
+                self.progress.step(0, self.config.epochs, f"training on {self.device}")
+                model.fit(
+                    **dataset.fit_arguments(self.config.batch_size),
+                    epochs=self.config.epochs,
+                    callbacks=self._callbacks(relay, run),
+                    verbose=0,
+                )
+        except WorkbenchError as error:
+            relay.fail(str(error))
+        except Exception as error:  # Keras refusing the data, out of memory, ...
+            relay.fail(f"training stopped with an error: {clean_keras_message(error)}")
+        finally:
+            keras.config.set_dtype_policy(policy)
+        status, reason = relay.outcome()
+        if run is not None:
+            if model is not None:
+                try:
+                    model.save(run.checkpoint_path("final"))
+                except Exception as error:  # a failed save must not hide the run's own result
+                    reason = (reason + "; " if reason else "") + f"final model not saved: {error}"
+            run.finish(status, reason, {k: v[-1] for k, v in relay.history.items() if v})
+        return TrainingResult(status, reason, model, relay.history, run)
+
+    def _load_data(self):
+        from workbench.data import load_dataset
+
+        return load_dataset(self.experiment.data, self.progress)
+
+    def _compile(self):
+        from workbench.graph.convert import build_model
+
+        model = build_model(self.experiment.graph, self.weights).model
+        model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
+                      metrics=list(self.config.metrics))
+        return model
+
+    def _callbacks(self, relay, run) -> list:
+        keras = keras_module()
+        callbacks: list = [relay]
+        config = self.config
+        if config.early_stopping:
+            options = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}
+            callbacks.append(keras.callbacks.EarlyStopping(**{**options, **config.early_stopping}))
+        if config.reduce_lr:
+            options = {"monitor": "val_loss", "factor": 0.5, "patience": 3}
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(**{**options, **config.reduce_lr}))
+        if run is not None:
+            if config.checkpoint_best:
+                callbacks.append(keras.callbacks.ModelCheckpoint(
+                    run.checkpoint_path("best"), monitor="val_loss", save_best_only=True))
+            callbacks.append(keras.callbacks.TensorBoard(
+                log_dir=str(run.tensorboard_dir()), write_graph=False, profile_batch=0))
+        return callbacks
+
+
+def current_learning_rate(model) -> float | None:
+    """The optimizer's learning rate now (schedules included)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        return float(keras_module().ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # an optimizer without a readable rate
+        return None
+
+
+@lru_cache(maxsize=1)
+def _relay_class() -> type:
+    """The relay callback class, made on first use (Keras is imported only to train)."""
+    keras = keras_module()
+    return type("Relay", (_RelayMixin, keras.callbacks.Callback), {})
+
+
+class _RelayMixin:
+    def __init__(self, session: TrainingSession, run):
+        super().__init__()
+        self.session = session
+        self.run = run
+        self.history: dict[str, list[float]] = {}
+        self.status: str | None = None
+        self.reason: str | None = None
+        self.step = 0
+        self.first_loss: float | None = None
+        self.epoch_started = 0.0
+        self.seen = 0
+
+    # ------------------------------------------------------------ outcome
+    def fail(self, reason: str) -> None:
+        if self.status != "failed":
+            self.status, self.reason = "failed", reason
+        if getattr(self, "model", None) is not None:
+            self.model.stop_training = True
+
+    def outcome(self) -> tuple[str, str | None]:
+        return self.status or "finished", self.reason
+
+    # ---------------------------------------------------------- callbacks
+    def on_train_begin(self, logs=None) -> None:
+        self.started = time.monotonic()
+        params = self.params or {}
+        self.steps_per_epoch = params.get("steps") or 0
+        self.epochs = params.get("epochs") or self.session.config.epochs
+
+    def on_train_end(self, logs=None) -> None:
+        done = len(self.history.get("loss", []))
+        if self.status is None and done < self.epochs:
+            self.reason = f"early stopping after {done} of {self.epochs} epochs"
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.epoch = epoch
+        self.epoch_started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        logs = _floats(logs)
+        self.step += 1
+        loss = logs.get("loss")
+        rate = current_learning_rate(self.model)
+        if loss is not None:
+            if self.first_loss is None:
+                self.first_loss = abs(loss) or 1.0
+            if not math.isfinite(loss):
+                self.fail(f"the loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}: "
+                          "lower the learning rate (try 10x smaller) or check the data for NaN")
+            elif abs(loss) > EXPLOSION_FACTOR * self.first_loss:
+                self.fail(f"the loss exploded to {loss:.3g} at epoch {self.epoch + 1} "
+                          f"(it started at {self.first_loss:.3g}): lower the learning rate")
+        if self.run is not None:
+            self.run.append_batch(self.step, self.epoch, logs, rate)
+        total = self.epochs * self.steps_per_epoch if self.steps_per_epoch else None
+        elapsed = time.monotonic() - self.started
+        self.session.progress.partial({"kind": "batch", "step": self.step, "epoch": self.epoch,
+                                       "batch": batch, "logs": logs, "lr": rate})
+        if total:
+            eta = elapsed / self.step * (total - self.step)
+            self.session.progress.step(
+                self.step, total,
+                f"epoch {self.epoch + 1}/{self.epochs} · loss {loss:.4f} · {_duration(eta)} left"
+                if loss is not None else f"epoch {self.epoch + 1}/{self.epochs}")
+        self._between_batches()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = _floats(logs)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        rate = current_learning_rate(self.model)
+        self.history.setdefault("lr", []).append(rate if rate is not None else float("nan"))
+        if self.run is not None:
+            self.run.append_epoch(epoch + 1, logs, rate)
+        seconds = time.monotonic() - self.epoch_started
+        self.session.progress.partial({"kind": "epoch", "epoch": epoch, "logs": logs, "lr": rate,
+                                       "seconds": seconds})
+
+    def _between_batches(self) -> None:
+        if self.session.paused:
+            self.session.progress.step(self.step, None, "paused")
+            self.session._wait_while_paused()
+        if self.session._should_stop() and self.status is None:
+            self.status, self.reason = "stopped", f"stopped by the user after {self.step} batches"
+            self.model.stop_training = True
+
+
+def _floats(logs: dict | None) -> dict[str, float]:
+    values = {}
+    for key, value in (logs or {}).items():
+        try:
+            values[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return values
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
