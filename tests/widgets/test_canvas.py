@@ -16,14 +16,7 @@ from widgets.commands import (
     SetParamCommand,
 )
 from widgets.document import Document
-from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
-
-
-@pytest.fixture
-def document(qtbot):
-    document = Document(Experiment.load(DEFAULT_EXPERIMENT))
-    document.backend_ready()
-    return document
+from workbench.experiment import Experiment
 
 
 @pytest.fixture

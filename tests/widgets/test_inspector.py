@@ -23,13 +23,6 @@ from workbench.graph.graph import ModelGraph
 
 
 @pytest.fixture
-def document(qtbot):
-    document = Document(Experiment.load(DEFAULT_EXPERIMENT))
-    document.backend_ready()
-    return document
-
-
-@pytest.fixture
 def inspector(qtbot, document):
     inspector = Inspector(document)
     qtbot.addWidget(inspector)

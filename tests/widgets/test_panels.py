@@ -21,12 +21,6 @@ from workbench.graph.catalog import CATEGORIES, layer_type, outline
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def document(qtbot):
-    document = Document(Experiment.load(DEFAULT_EXPERIMENT))
-    document.backend_ready()
-    return document
-
 
 @pytest.fixture
 def palette(qtbot):

@@ -505,18 +505,28 @@ class ModelGraph:
 
     def _reaches(self, start: str, goal: str) -> bool:
         """Whether a path of edges leads from ``start`` to ``goal``."""
-        successors: dict[str, list[str]] = {}
-        for e in self._edges:
-            successors.setdefault(e.source, []).append(e.target)
-        seen, stack = set(), [start]
+        return goal in self.reachable([start])
+
+    def reachable(self, starts: Iterable[str], forward: bool = True) -> set[str]:
+        """``starts`` and every node reached from them along the edges (``forward``), or
+        every node they depend on (backwards, where a node sharing a layer depends on the
+        node that owns it)."""
+        links: dict[str, list[str]] = {}
+        for edge in self._edges:
+            source, target = (edge.source, edge.target) if forward else (edge.target, edge.source)
+            links.setdefault(source, []).append(target)
+        if not forward:
+            for node in self._nodes.values():
+                if node.shares:
+                    links.setdefault(node.id, []).append(node.shares)
+        seen: set[str] = set()
+        stack = list(starts)
         while stack:
             current = stack.pop()
-            if current == goal:
-                return True
             if current not in seen:
                 seen.add(current)
-                stack.extend(successors.get(current, []))
-        return False
+                stack.extend(links.get(current, []))
+        return seen
 
 
 def _tidy_number(value: float) -> float | int:

@@ -135,21 +135,8 @@ def topological_order(graph: ModelGraph) -> tuple[list[str], set[str]]:
 
 
 def ancestors(graph: ModelGraph, targets: Iterable[str]) -> set[str]:
-    """``targets`` and every node with a path into them."""
-    predecessors: dict[str, list[str]] = {}
-    for edge in graph.edges:
-        predecessors.setdefault(edge.target, []).append(edge.source)
-    seen: set[str] = set()
-    stack = list(targets)
-    while stack:
-        current = stack.pop()
-        if current not in seen:
-            seen.add(current)
-            stack.extend(predecessors.get(current, []))
-            shared = graph.nodes[current].shares if current in graph.nodes else None
-            if shared:
-                stack.append(shared)
-    return seen
+    """``targets`` and every node with a path into them (what a model of them contains)."""
+    return graph.reachable(targets, forward=False)
 
 
 class Validator:
@@ -193,7 +180,7 @@ class Validator:
             self._infer(graph.nodes[node_id], sorted(in_edges[node_id], key=lambda e: e.port),
                         reports)
         used = ancestors(graph, [ref.node for ref in graph.outputs])
-        reachable = self._reachable_from(inputs)
+        reachable = graph.reachable(inputs)
         for node_id, report in reports.items():
             node = graph.nodes[node_id]
             if node_id not in reachable and node.type != INPUT and node_id not in cyclic:
@@ -374,19 +361,6 @@ class Validator:
         outputs = [TensorInfo(tuple(t.shape), str(t.dtype)) for t in tensors]
         trainable = sum(int(_size(w)) for w in layer.trainable_weights)
         return outputs, int(layer.count_params()), trainable, None
-
-    def _reachable_from(self, starts: list[str]) -> set[str]:
-        successors: dict[str, list[str]] = {}
-        for edge in self._graph.edges:
-            successors.setdefault(edge.source, []).append(edge.target)
-        seen: set[str] = set()
-        stack = list(starts)
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(successors.get(current, []))
-        return seen
 
     def _drop_stale_cache(self) -> None:
         # Keep the cache bounded: an editing session may try thousands of values. Results
