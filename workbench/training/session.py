@@ -177,9 +177,18 @@ class TrainingSession:
             if config.checkpoint_best:
                 callbacks.append(keras.callbacks.ModelCheckpoint(
                     run.checkpoint_path("best"), monitor="val_loss", save_best_only=True))
-            callbacks.append(keras.callbacks.TensorBoard(
-                log_dir=str(run.tensorboard_dir()), write_graph=False, profile_batch=0))
+            if _tensorboard_available():
+                callbacks.append(keras.callbacks.TensorBoard(
+                    log_dir=str(run.tensorboard_dir()), write_graph=False, profile_batch=0))
         return callbacks
+
+
+def _tensorboard_available() -> bool:
+    """TensorBoard event files need the tensorboard package (a dependency, but a broken
+    install must not stop training: the run's own CSV logs are complete without it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def current_learning_rate(model) -> float | None:

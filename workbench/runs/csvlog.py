@@ -1,0 +1,179 @@
+"""CSV tables that a run appends to as it trains (``history.csv``, ``batches.csv``).
+
+Columns are the lead columns (``epoch``, or ``step, epoch``), then the metric names sorted,
+then ``lr``. Rows are appended in place, so a killed process leaves every row it had written;
+the rare metric that appears only later (a callback adding one mid-run) makes the table be
+rewritten atomically with the wider header, older rows left empty in the new column.
+
+Readers skip a last line without its newline: that is a row the writer was killed in the
+middle of, and it may hold a cut-off number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from workbench.fileio import write_text_atomic
+
+LR = "lr"
+
+
+class CsvLog:
+    """One growing CSV table, buffered in memory up to a number of rows or seconds.
+
+    Args:
+        path: the CSV file (created with its header on the first flush).
+        lead: the first columns, whole numbers (``("epoch",)``).
+        durable: fsync after every flush, so that not even a power cut loses a flushed row.
+        flush_rows: flush when this many rows wait (1: every row at once).
+        flush_seconds: flush when the oldest waiting row is this old (checked on append).
+        clock: seconds from an arbitrary start; tests pass a fake one.
+    """
+
+    def __init__(self, path: Path, lead: tuple[str, ...], durable: bool = True, flush_rows: int = 1,
+                 flush_seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.path = Path(path)
+        self.lead = lead
+        self.durable = durable
+        self.flush_rows = max(1, flush_rows)
+        self.flush_seconds = flush_seconds
+        self._clock = clock
+        self._pending: list[dict[str, float | int | None]] = []
+        self._pending_since = 0.0
+        self._columns: list[str] | None = None  # the file's header, once known
+
+    def append(self, row: Mapping[str, float | int | None]) -> None:
+        """Add a row (lead columns, metrics and ``lr`` by name); written when the buffer is due."""
+        if not self._pending:
+            self._pending_since = self._clock()
+        self._pending.append(dict(row))
+        if len(self._pending) >= self.flush_rows or (
+                self.flush_seconds is not None
+                and self._clock() - self._pending_since >= self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the waiting rows to the file."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        names = {key for row in rows for key in row} - set(self.lead) - {LR}
+        columns = self._file_columns()
+        if columns is None:
+            self._columns = [*self.lead, *sorted(names), LR]
+            self._write_append(self._columns, rows, header=True)
+        elif names - set(columns):
+            metrics = sorted((set(columns) - set(self.lead) - {LR}) | names)
+            self._rewrite([*self.lead, *metrics, LR], rows)
+        else:
+            self._write_append(columns, rows, header=False)
+
+    # ------------------------------------------------------------ internals
+    def _file_columns(self) -> list[str] | None:
+        if self._columns is None and self.path.exists():
+            header, _ = _read_rows(self.path)
+            self._columns = header or None
+        return self._columns
+
+    def _write_append(self, columns: list[str], rows: list[dict], header: bool) -> None:
+        text = _format(columns, rows, header)
+        # A row cut short by an earlier kill would swallow the next one: start a fresh line.
+        if not header and self.path.exists() and not _ends_with_newline(self.path):
+            text = "\n" + text
+        with open(self.path, "a", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            if self.durable:
+                os.fsync(handle.fileno())
+
+    def _rewrite(self, columns: list[str], rows: list[dict]) -> None:
+        header, old = _read_rows(self.path)
+        kept = [dict(zip(header, values)) for values in old]
+        write_text_atomic(self.path, _format(columns, kept, header=True) + _format(columns, rows, False))
+        self._columns = columns
+
+
+def read_csv_log(path: Path, lead: Iterable[str] = ()) -> dict[str, list[float]]:
+    """Read a table back as columns; empty cells are NaN, lead columns whole numbers.
+
+    Works on a file still being written or left by a killed process; a missing file reads as
+    an empty table.
+    """
+    if not Path(path).exists():
+        return {}
+    header, rows = _read_rows(Path(path))
+    lead = set(lead)
+    columns: dict[str, list[float]] = {name: [] for name in header}
+    for values in rows:
+        for name, text in zip(header, values):
+            columns[name].append(_parse(text, whole=name in lead))
+    return columns
+
+
+def count_rows(path: Path) -> int:
+    """The number of complete data rows, without parsing them."""
+    if not Path(path).exists():
+        return 0
+    return len(_read_rows(Path(path))[1])
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], []
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # drop the row the writer was killed in
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        return [], []
+    header = lines[0]
+    return header, [row for row in lines[1:] if len(row) == len(header)]
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _format(columns: list[str], rows: list[dict], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(name)) for name in columns])
+    return buffer.getvalue()
+
+
+def _cell(value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):  # a cell carried over from the file when rewriting
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    try:
+        return repr(float(value))  # shortest text that reads back to the same float
+    except (TypeError, ValueError):
+        return ""
+
+
+def _parse(text: str, whole: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    if whole and value.is_integer():
+        return int(value)
+    return value
