@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
+from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, is_bundled
 
-PANELS = ("palette", "inspector", "summary", "issues")
+PANELS = ("palette", "inspector", "summary", "issues", "data", "train", "runs")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -44,10 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Path(args.experiment) if args.experiment else None
     is_experiment = target is None or target.suffix.lower() == ".json"
     try:
-        experiment = Experiment.load(target if target and is_experiment else DEFAULT_EXPERIMENT)
+        source = target if target and is_experiment else DEFAULT_EXPERIMENT
+        experiment = Experiment.load(source)
     except WorkbenchError as error:
         print(f"keras-workbench: error: {error}", file=sys.stderr)
         return 1
+    if is_bundled(source):
+        experiment.path = None  # a template: Save asks where, the bundled file stays as it is
     if args.screenshot:
         # A screenshot must not depend on, or change, the user's saved layout and recovery.
         import tempfile
@@ -56,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         scratch = Path(tempfile.mkdtemp(prefix="workbench-shot-"))
         settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+        settings.setValue("runsDir", str(scratch / "runs"))
         recovery = RecoveryStore(scratch / "recovery.json")
     else:
         settings, recovery = None, RecoveryStore()
@@ -77,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.screenshot:
         def _shoot() -> None:
-            if args.panel:
+            if args.panel in ("data", "train", "runs"):
+                window.show_activity(args.panel)
+            elif args.panel:
                 dock = window.docks[args.panel]
                 dock.show()
                 dock.raise_()

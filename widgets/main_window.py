@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QTabWidget,
 )
 
 from widgets.backend_loader import BackendLoader
@@ -21,20 +22,24 @@ from widgets.canvas.canvas import GraphCanvas
 from widgets.commands import (
     AddNodeCommand,
     AutoLayoutCommand,
+    ConnectCommand,
     DisconnectCommand,
     PasteCommand,
     RemoveNodesCommand,
 )
+from widgets.data_panel import DataPanel
 from widgets.document import Document
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
 from widgets.palette import LayerPalette
 from widgets.recovery import RecoveryStore
+from widgets.runs_panel import RunsPanel
 from widgets.summary_panel import ModelSummary
+from widgets.train_panel import TrainPanel
 from workbench.errors import UnsafeModelError, WorkbenchError
-from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, bundled_templates
+from workbench.experiment import Experiment, bundled_templates, is_bundled
 from workbench.graph.catalog import outline
-from workbench.graph.layout import COLUMN_WIDTH
+from workbench.graph.layout import COLUMN_WIDTH, ROW_HEIGHT, free_spot
 from workbench.modelio import MODEL_SUFFIXES
 
 FRAGMENT_MIME = "application/x-keras-workbench-fragment"
@@ -59,7 +64,17 @@ class MainWindow(QMainWindow):
         self.recovery = recovery or RecoveryStore()
         self.document = Document(experiment, parent=self)
         self.canvas = GraphCanvas(self.document)
-        self.setCentralWidget(self.canvas)
+        self.runs_dir = Path(str(self.settings.value("runsDir", str(default_runs_dir()))))
+        self.data_panel = DataPanel(self.document, auto_load=True)
+        self.train_panel = TrainPanel(self.document, self.runs_dir)
+        self.runs_panel = RunsPanel(self.runs_dir)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("activityTabs")
+        self.tabs.setDocumentMode(True)
+        for widget, title in ((self.canvas, "Model"), (self.data_panel, "Data"),
+                              (self.train_panel, "Train"), (self.runs_panel, "Runs")):
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
         self._pending_open: list[Path] = []
         self._make_docks()
         self._make_actions()
@@ -73,6 +88,11 @@ class MainWindow(QMainWindow):
         self.canvas.layer_dropped.connect(self._on_canvas_layer_dropped)
         self.canvas.block_opened.connect(self._on_canvas_block_opened)
         self.palette.layer_requested.connect(self._on_palette_layer_requested)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.data_panel.dataset_loaded.connect(self.train_panel.set_dataset)
+        self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
+        self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
+        self._builder_docks_visible: dict[str, bool] = {}
         self.issues.node_activated.connect(self.canvas.centre_on_node)
         self.issues.count_changed.connect(self._on_issues_count_changed)
         self.loader = BackendLoader(self)
@@ -153,10 +173,11 @@ class MainWindow(QMainWindow):
             "leave_block": self._action("&Leave block", self.canvas.leave_block, "Alt+Up",
                                         "Back from the inside of a nested block (Esc)"),
         }
-        self.undo_action = stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(keys.Undo)
-        self.redo_action = stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcut(keys.Redo)
+        # The window owns Undo/Redo and points them at the open document's stack: actions
+        # made by a stack die with it when another document is opened.
+        self.undo_action = self._action("&Undo", lambda: self.document.undo_stack.undo(), keys.Undo)
+        self.redo_action = self._action("&Redo", lambda: self.document.undo_stack.redo(), keys.Redo)
+        self._bind_undo_actions(stack)
         self.actions_by_name["delete"].setShortcuts([QKeySequence(keys.Delete),
                                                      QKeySequence("Backspace")])
         self.actions_by_name["leave_block"].setEnabled(False)
@@ -216,31 +237,40 @@ class MainWindow(QMainWindow):
         self.document = document
         document.setParent(self)
         self._connect_document()
-        for panel in (self.canvas, self.inspector, self.summary, self.issues):
+        for panel in (self.canvas, self.inspector, self.summary, self.issues, self.data_panel,
+                      self.train_panel):
             panel.set_document(document)
-        self.undo_action.setEnabled(False)
-        self._rebind_undo_actions()
+        self._bind_undo_actions(document.undo_stack)
         if self.loader.is_loaded:
             document.backend_ready()
         self._update_title()
         self.document_replaced.emit(document)
         old.deleteLater()
 
-    def _rebind_undo_actions(self) -> None:
+    def _bind_undo_actions(self, stack) -> None:
+        """Point Undo/Redo at ``stack`` (the open document's), leaving the previous one."""
+        previous = getattr(self, "_bound_stack", None)
+        if previous is not None:
+            for signal in (previous.indexChanged, previous.cleanChanged):
+                try:
+                    signal.disconnect(self._refresh_undo_actions)
+                except (RuntimeError, TypeError):  # already gone with its document
+                    pass
+        self._bound_stack = stack
+        stack.indexChanged.connect(self._refresh_undo_actions)
+        stack.cleanChanged.connect(self._refresh_undo_actions)
+        self._refresh_undo_actions()
+
+    def _refresh_undo_actions(self, *_args) -> None:
+        # Short, steady labels (the toolbar does not jump); the step's name is the tooltip.
         stack = self.document.undo_stack
-        for action, make in ((self.undo_action, stack.createUndoAction),
-                             (self.redo_action, stack.createRedoAction)):
-            fresh = make(self, action.text().split("\t")[0])
-            action.setEnabled(fresh.isEnabled())
-            try:
-                action.triggered.disconnect()
-            except (RuntimeError, TypeError):
-                pass
-            action.triggered.connect(fresh.trigger)
-            fresh.changed.connect(lambda a=action, f=fresh: (a.setEnabled(f.isEnabled()),
-                                                             a.setText(f.text())))
-            action.setText(fresh.text())
-            self._keep_alive = getattr(self, "_keep_alive", []) + [fresh]
+        for action, can, text, verb in (
+            (self.undo_action, stack.canUndo(), stack.undoText(), "Undo"),
+            (self.redo_action, stack.canRedo(), stack.redoText(), "Redo"),
+        ):
+            action.setEnabled(can)
+            action.setToolTip(f"{verb} {text}" if can else verb)
+            action.setStatusTip(action.toolTip())
 
     def _update_title(self) -> None:
         name = self.document.title
@@ -329,8 +359,8 @@ class MainWindow(QMainWindow):
                 QApplication.restoreOverrideCursor()
         if document is None:
             return False
-        if as_template:
-            document.experiment.path = None
+        if as_template or is_bundled(path):
+            document.experiment.path = None  # a bundled file is a template: Save asks where
         else:
             self._add_recent(path)
         self.set_document(document)
@@ -355,6 +385,7 @@ class MainWindow(QMainWindow):
 
     def ask_allow_unsafe(self, message: str) -> bool:
         """Ask before loading a model that runs code from the file (tests answer it)."""
+        message = message.replace(" (--unsafe)", "")  # the CLI's flag means nothing here
         answer = QMessageBox.warning(
             self, "Model contains code", message + "\n\nLoad it anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
@@ -390,10 +421,13 @@ class MainWindow(QMainWindow):
 
     def export_dialog(self) -> None:
         start = self._last_folder() / f"{self.document.title}.keras"
-        path, _ = QFileDialog.getSaveFileName(self, "Export model", str(start),
-                                              "Keras model (*.keras);;HDF5 model (*.h5)")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export model", str(start),
+                                                   "Keras model (*.keras);;HDF5 model (*.h5)")
         if path:
-            self.export_model(Path(path))
+            target = Path(path)
+            if target.suffix.lower() not in MODEL_SUFFIXES:
+                target = target.with_name(target.name + (".h5" if "h5" in chosen else ".keras"))
+            self.export_model(target)
 
     def export_model(self, path: Path) -> bool:
         """Build the graph (with any imported weights) and save it as .keras or .h5."""
@@ -420,15 +454,15 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------- editing
     def _on_palette_layer_requested(self, type_name: str) -> None:
-        """Add after the selected node, connected, or in the middle of the view."""
+        """Add after the selected node (inserted into its chain), or in the middle of the view."""
         selected = self.document.selection[-1] if self.document.selection else None
         if selected is not None:
             x, y = self.document.graph.nodes[selected].pos
-            pos = (x + COLUMN_WIDTH, y)
+            pos = (x + COLUMN_WIDTH / 2, y + ROW_HEIGHT)
         else:
             centre = self.canvas.visible_centre()
             pos = (centre.x(), centre.y())
-        self.add_layer(type_name, pos, after=selected)
+        self.add_layer(type_name, free_spot(self.document.graph, pos), after=selected)
 
     def _on_canvas_layer_dropped(self, type_name: str, scene_pos: QPointF) -> None:
         self.add_layer(type_name, (scene_pos.x(), scene_pos.y()))
@@ -439,8 +473,24 @@ class MainWindow(QMainWindow):
             return ""
         entry = outline().get(type_name)
         params = dict(entry.initial) if entry else {}
-        command = AddNodeCommand(self.document.graph, type_name, params, pos, after)
-        self.document.push(command)
+        graph = self.document.graph
+        command = AddNodeCommand(graph, type_name, params, pos, after)
+        single_input = entry is not None and entry.inputs.maximum == 1
+        # A layer added after one that feeds others goes in between (as in a Sequential
+        # model), so adding BatchNormalization after a Conv2D keeps the chain whole.
+        downstream = [e for e in graph.out_edges(after) if e.index == 0] if after else []
+        stack = self.document.undo_stack
+        stack.beginMacro(command.text())
+        try:
+            if single_input:
+                for edge in downstream:
+                    stack.push(DisconnectCommand(graph, edge))
+            stack.push(command)
+            if single_input:
+                for edge in downstream:
+                    stack.push(ConnectCommand(graph, command.node_id, edge.target, edge.port))
+        finally:
+            stack.endMacro()
         self.document.select([command.node_id])
         return command.node_id
 
@@ -522,6 +572,32 @@ class MainWindow(QMainWindow):
         total = errors + warnings
         self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
 
+    def show_activity(self, name: str) -> None:
+        """Bring an activity tab to the front: model, data, train or runs."""
+        index = {"model": 0, "data": 1, "train": 2, "runs": 3}[name]
+        self.tabs.setCurrentIndex(index)
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        # The builder's docks only make sense next to the canvas: the other activities get
+        # the whole window, and the docks come back as they were.
+        builder = ("palette", "inspector", "summary", "issues")
+        if index == 0:
+            for name, visible in self._builder_docks_visible.items():
+                self.docks[name].setVisible(visible)
+            self._builder_docks_visible = {}
+        elif not self._builder_docks_visible:
+            self._builder_docks_visible = {n: self.docks[n].isVisible() for n in builder}
+            for name in builder:
+                self.docks[name].hide()
+
+    def _on_train_panel_run_finished(self, result) -> None:
+        self.runs_panel.refresh()
+        if result.run is not None:
+            self.statusBar().showMessage(f"Run {result.status}: {result.run.path}", 10000)
+
+    def _on_runs_panel_model_requested(self, run) -> None:
+        self.statusBar().showMessage(f"Selected run {run.id} for inspection", 6000)
+
     def _on_canvas_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
@@ -581,6 +657,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.recovery.clear()
         self._autosave.stop()
+        self.train_panel.shutdown()
+        self.data_panel.shutdown()
         self.loader.wait()
         super().closeEvent(event)
 
@@ -600,5 +678,6 @@ class MainWindow(QMainWindow):
                 break
 
 
-def default_experiment() -> Experiment:
-    return Experiment.load(DEFAULT_EXPERIMENT)
+def default_runs_dir() -> Path:
+    """Where runs go unless the user chose a folder: one place for all experiments."""
+    return Path.home() / "keras-workbench" / "runs"

@@ -269,7 +269,12 @@ class LayerPalette(QWidget):
 
     def _on_search_return_pressed(self) -> None:
         visible = self.visible_layers()
-        if self.search.text().strip() and visible:
+        needle = self.search.text().strip().lower()
+        if needle and visible:
+            # A name match beats a match in the help text: "add" means Add, not GaussianNoise.
+            visible.sort(key=lambda name: (name.lower() != needle,
+                                           not name.lower().startswith(needle),
+                                           needle not in name.lower()))
             self.layer_requested.emit(visible[0])
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)

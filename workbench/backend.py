@@ -150,3 +150,19 @@ def library_versions() -> dict[str, str]:
 
         versions["tensorflow"] = tf.__version__
     return versions
+
+
+_UNSAFE_ALLOWED = False
+
+
+def allow_unsafe_deserialization() -> None:
+    """The user trusts a model with Python code in it (a Lambda layer): let Keras rebuild
+    such layers for the rest of this process. Asked for explicitly (``--unsafe``, or Yes in
+    the GUI's prompt) and never turned on by default."""
+    global _UNSAFE_ALLOWED
+    _UNSAFE_ALLOWED = True
+    keras_module().config.enable_unsafe_deserialization()
+
+
+def unsafe_allowed() -> bool:
+    return _UNSAFE_ALLOWED

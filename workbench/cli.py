@@ -43,15 +43,33 @@ def _load_graph(path: str, allow_unsafe: bool) -> tuple[ModelGraph, dict, Experi
     if Path(path).suffix.lower() in MODEL_SUFFIXES:
         graph, weights = from_keras(load_model_file(path, allow_unsafe), layout=False)
         return graph, weights, None
+    if allow_unsafe:
+        from workbench.backend import allow_unsafe_deserialization
+
+        allow_unsafe_deserialization()
     experiment = Experiment.load(path)
     return experiment.graph, experiment.load_weights(), experiment
 
 
 # --------------------------------------------------------------------- commands
+def _load_experiment(args: argparse.Namespace) -> Experiment:
+    """The experiment named on the command line; a model file gets a pointer to the right
+    command, and --unsafe is honoured before any layer is rebuilt."""
+    path = Path(args.experiment)
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        raise WorkbenchError(f"{path}: is a Keras model, not an experiment: use `workbench "
+                             f"summary {path}` or `workbench import {path} -o EXPERIMENT.json`")
+    if getattr(args, "unsafe", False):
+        from workbench.backend import allow_unsafe_deserialization
+
+        allow_unsafe_deserialization()
+    return Experiment.load(path)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from workbench.graph.validate import validate
 
-    experiment = Experiment.load(args.experiment)
+    experiment = _load_experiment(args)
     report = validate(experiment.graph)
     errors = [{"node": n, "message": m} for n, m in report.errors()]
     warnings = [{"node": n, "message": m} for n, m in report.warnings()]
@@ -150,7 +168,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"{output}: the model file name must end in .keras or .h5")
     if not output.parent.exists():
         raise WorkbenchError(f"{output}: the folder {output.parent} does not exist")
-    experiment = Experiment.load(args.experiment)
+    experiment = _load_experiment(args)
     result = build_model(experiment.graph, experiment.load_weights())
     save_model_file(result.model, output)
     params = int(result.model.count_params())
@@ -167,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from workbench.tasks import ConsoleProgress
     from workbench.training import TrainingSession
 
-    experiment = Experiment.load(args.experiment)
+    experiment = _load_experiment(args)
     if args.epochs is not None and args.epochs < 1:
         raise WorkbenchError(f"--epochs must be at least 1 (got {args.epochs})")
     progress = ConsoleProgress()
@@ -201,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    unsafe_help = "allow Lambda layers (runs Python code stored in the file)"
     sub = add("validate", cmd_validate, "check an experiment: errors per node; exit 1 if any")
     sub.add_argument("experiment", help="experiment file (.json)")
+    sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
 
     sub = add("summary", cmd_summary, "layers, output shapes and parameter counts")
     sub.add_argument("model", help="experiment (.json) or model file (.keras, .h5)")
@@ -219,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("build", cmd_build, "build the experiment's model and save it as .keras or .h5")
     sub.add_argument("experiment", help="experiment file (.json)")
     sub.add_argument("-o", "--output", required=True, help="model file to write (.keras, .h5)")
+    sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
     sub = add("train", cmd_train, "train the experiment's model; every run is kept in a folder")
     sub.add_argument("experiment", help="experiment file (.json)")
     sub.add_argument("--epochs", type=int, help="override the experiment's number of epochs")

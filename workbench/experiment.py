@@ -255,3 +255,13 @@ def _model_name(name: str) -> str:
 def bundled_templates() -> dict[str, Path]:
     """The template experiments shipped with the workbench, by file stem."""
     return {p.stem: p for p in sorted(TEMPLATES_DIR.glob("*.json"))}
+
+
+def is_bundled(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is one of the experiments shipped with the workbench (opened as a
+    template, so a Save never overwrites it)."""
+    try:
+        Path(path).resolve().relative_to(EXPERIMENTS_DIR.resolve())
+    except ValueError:
+        return False
+    return True

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from workbench.backend import clean_keras_message, keras_module
+from workbench.backend import allow_unsafe_deserialization, clean_keras_message, keras_module
 from workbench.errors import ModelFileError, UnsafeModelError
 from workbench.fileio import write_atomic
 
@@ -87,7 +87,7 @@ def load_model_file(path: str | os.PathLike, allow_unsafe: bool = False):
     if allow_unsafe:
         # The user trusts this file: layers rebuilt from its graph later (validation, build)
         # need the same permission, so it holds for the rest of the session.
-        keras.config.enable_unsafe_deserialization()
+        allow_unsafe_deserialization()
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as error:

@@ -16,6 +16,7 @@ from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, bundled_templat
 def make_window(qtbot, tmp_path):
     def make(experiment=None, recovery_name="recovery.json"):
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        settings.setValue("runsDir", str(tmp_path / "runs"))
         window = MainWindow(experiment or Experiment.load(DEFAULT_EXPERIMENT), settings,
                             RecoveryStore(tmp_path / recovery_name))
         qtbot.addWidget(window)
@@ -197,3 +198,40 @@ def test_window_state_is_remembered(make_window, tmp_path):
     second = make_window()
     assert not second.docks["issues"].isVisible()
     close_without_prompt(second)
+
+
+def test_undo_keeps_working_after_switching_documents(window, qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.new_document()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the old stack is gone
+    window.palette.layer_requested.emit("Dense")
+    assert window.undo_action.isEnabled()
+    window.undo_action.trigger()
+    assert "dense" not in window.document.graph.nodes
+    assert window.redo_action.isEnabled()
+    window.open_path(bundled_templates()["mlp"])
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not window.undo_action.isEnabled()
+    window.palette.layer_requested.emit("Dropout")
+    assert window.undo_action.isEnabled()
+    close_without_prompt(window)
+
+
+def test_adding_after_a_layer_inserts_into_its_chain(window):
+    graph = window.document.graph
+    window.document.select(["conv_2"])
+    window.palette.layer_requested.emit("BatchNormalization")
+    assert graph.in_edges("batch_normalization")[0].source == "conv_2"
+    assert graph.in_edges("pool_2")[0].source == "batch_normalization"
+    positions = [n.pos for n in graph.nodes.values()]
+    assert len(set(positions)) == len(positions)  # nothing placed on top of another
+    window.undo_action.trigger()  # one step takes the whole insertion back
+    assert graph.in_edges("pool_2")[0].source == "conv_2" and "batch_normalization" not in graph
+    close_without_prompt(window)
+
+
+def test_bundled_experiments_open_as_templates(window):
+    assert window.open_path(bundled_templates()["lenet5"])
+    assert window.document.path is None  # Save asks where: the bundled file is never overwritten
+    close_without_prompt(window)

@@ -9,8 +9,8 @@ button (or Space + drag) to pan, double-click a block to look inside it (Esc to 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import QColor, QCursor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, QToolTip
 
 from widgets.canvas.items import EdgeItem, NodeItem, edge_path
 from widgets.commands import ConnectCommand, MoveNodesCommand
@@ -153,8 +153,11 @@ class GraphCanvas(QGraphicsView):
         rect = self._scene.itemsBoundingRect()
         self.resetTransform()
         self.scale(_READABLE, _READABLE)
-        visible = self.viewport().width() / _READABLE
-        self.centerOn(rect.left() + visible / 2 - 40, rect.center().y())
+        width = self.viewport().width() / _READABLE
+        height = self.viewport().height() / _READABLE
+        # The inputs: the left end of the first band.
+        self.centerOn(rect.left() + width / 2 - 40,
+                      min(rect.center().y(), rect.top() + height / 2 - 40))
 
     def zoom(self, factor: float) -> None:
         scale = self.transform().m11() * factor
@@ -272,6 +275,7 @@ class GraphCanvas(QGraphicsView):
         elif kind == "node_renamed":
             item = self.nodes.pop(event.old)
             item.node_id = event.node
+            item.update()  # the name is drawn from node_id: repaint (and drop the cache)
             self.nodes[event.node] = item
             self.edges = {
                 (e.source.node_id, e.target.node_id, e.port, e.index): e
@@ -453,7 +457,13 @@ class GraphCanvas(QGraphicsView):
         else:
             problem = _structural_problem(self.document.graph, source, target, port)
         if problem:
-            self.message.emit(f"Cannot connect {source} → {target}: {problem}")
+            taken = [e.source for e in self.document.graph.in_edges(target)]
+            if "at most" in problem and taken:
+                problem = (f"its input is already connected (from {', '.join(taken)}): select "
+                           "that connection and press Delete first")
+            text = f"Cannot connect {source} → {target}: {problem}"
+            self.message.emit(text)
+            QToolTip.showText(QCursor.pos(), text, self)
             return False
         self.document.push(ConnectCommand(self.document.graph, source, target, port, index))
         return True

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from workbench.backend import clean_keras_message, keras_module
+from workbench.backend import clean_keras_message, keras_module, unsafe_allowed
 from workbench.errors import GraphError
 from workbench.graph.catalog import INPUT, layer_class, layer_type
 
@@ -171,6 +171,10 @@ def make_layer(type_name: str, params: dict, name: str):
             f"unknown layer type {type_name!r}: not a Keras layer nor a registered custom layer",
             name,
         )
+    if type_name == "Lambda" and not unsafe_allowed():
+        raise GraphError(
+            "a Lambda layer runs Python code stored in the file; rebuild it only if you trust "
+            "the file (--unsafe on the command line, or Yes when the app asks)", name)
     problem = check_params(type_name, params)
     if problem:
         raise GraphError(problem, name)

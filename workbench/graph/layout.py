@@ -103,3 +103,12 @@ def auto_layout(graph: ModelGraph, band_width: int | None = None) -> None:
     for node in graph.nodes.values():
         if node.block is not None:
             auto_layout(node.block)
+
+
+def free_spot(graph: ModelGraph, pos: tuple[float, float]) -> tuple[float, float]:
+    """``pos``, or the first place below it where a new node does not cover another."""
+    x, y = pos
+    taken = [node.pos for node in graph.nodes.values()]
+    while any(abs(x - a) < COLUMN_WIDTH * 0.7 and abs(y - b) < ROW_HEIGHT * 0.8 for a, b in taken):
+        y += ROW_HEIGHT
+    return x, y

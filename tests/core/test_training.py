@@ -1,0 +1,131 @@
+"""Training sessions: real runs on digits, stop, pause, NaN guard, config checks, the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from workbench.errors import FormatError
+from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
+from workbench.runs import RunStore
+from workbench.tasks import RecordingProgress
+from workbench.training import TrainingConfig, TrainingSession
+
+
+def experiment(**training) -> Experiment:
+    result = Experiment.load(DEFAULT_EXPERIMENT)
+    result.training = {**result.training, **training}
+    return result
+
+
+def test_the_default_experiment_learns_digits(keras, tmp_path):
+    progress = RecordingProgress()
+    session = TrainingSession(experiment(epochs=15), store=RunStore(tmp_path), progress=progress)
+    result = session.run()
+    assert result.status == "finished", result.reason
+    assert result.history["val_accuracy"][-1] > 0.9
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    batches = [p for p in progress.partials if p["kind"] == "batch"]
+    epochs = [p for p in progress.partials if p["kind"] == "epoch"]
+    assert len(epochs) == 15 and len(batches) == 15 * 45  # 1437 samples / 32 per batch
+    assert all(p["lr"] == pytest.approx(0.01) for p in epochs)
+    history = result.run.history()
+    assert len(history["loss"]) == 15
+    assert result.run.checkpoint_path("final").exists()
+    assert result.run.checkpoint_path("best").exists()
+    assert result.run.info().status == "finished"
+
+
+def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
+    progress = RecordingProgress()
+    session = TrainingSession(experiment(epochs=50), store=RunStore(tmp_path), progress=progress)
+
+    original = progress.partial
+
+    def stop_after_two_epochs(result):
+        original(result)
+        if result["kind"] == "epoch" and result["epoch"] == 1:
+            session.stop()
+
+    progress.partial = stop_after_two_epochs
+    result = session.run()
+    assert result.status == "stopped" and "stopped by the user" in result.reason
+    assert result.model is not None and 2 <= len(result.history["loss"]) <= 3
+    assert result.run.info().status == "stopped"
+
+
+def test_pause_holds_training_until_resumed(keras):
+    progress = RecordingProgress()
+    session = TrainingSession(experiment(epochs=2), progress=progress)
+    paused = threading.Event()
+    original = progress.partial
+
+    def pause_once(result):
+        original(result)
+        if result["kind"] == "batch" and result["step"] == 3 and not paused.is_set():
+            session.pause()
+            paused.set()
+
+    progress.partial = pause_once
+    worker = threading.Thread(target=session.run)
+    worker.start()
+    assert paused.wait(60)
+    count = len(progress.partials)
+    worker.join(0.5)
+    assert worker.is_alive() and len(progress.partials) == count  # held between batches
+    session.resume()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert sum(1 for p in progress.partials if p["kind"] == "epoch") == 2
+
+
+def test_a_huge_learning_rate_fails_with_advice(keras, tmp_path):
+    result = TrainingSession(
+        experiment(epochs=3, optimizer={"name": "sgd", "learning_rate": 1e6}),
+        store=RunStore(tmp_path),
+    ).run()
+    assert result.status == "failed"
+    assert "learning rate" in result.reason
+    assert result.run.info().status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"epochs": 0}, "training.epochs"),
+        ({"batch_size": "big"}, "training.batch_size"),
+        ({"optimizer": {"name": "adamm"}}, "training.optimizer.name"),
+        ({"optimizer": {"name": "sgd", "learning_rate": -1}}, "training.optimizer.learning_rate"),
+        ({"optimizer": {"name": "adam", "momentum": 0.9}}, "training.optimizer.momentum"),
+        ({"device": "tpu"}, "training.device"),
+        ({"reduce_lr": {"factor": 2}}, "training.reduce_lr.factor"),
+    ],
+)
+def test_bad_training_settings_name_the_key(change, where):
+    with pytest.raises(FormatError) as caught:
+        TrainingConfig.from_dict({**experiment().training, **change})
+    assert caught.value.where == where
+
+
+def test_training_config_round_trips_and_keeps_unknown_keys():
+    data = {**experiment().training, "early_stopping": {"patience": 3}, "future_option": 1}
+    assert TrainingConfig.from_dict(data).to_dict() == data
+
+
+def test_unknown_loss_is_a_failed_run_with_the_reason(keras):
+    result = TrainingSession(experiment(loss="cross_entropy_please")).run()
+    assert result.status == "failed" and "unknown loss" in result.reason
+
+
+def test_cli_train_prints_the_run_folder(keras, tmp_path, capsys):
+    from workbench.cli import main
+
+    code = main(["train", str(DEFAULT_EXPERIMENT), "--epochs", "15", "--runs-dir",
+                 str(tmp_path), "--json"])
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert code == 0 and data["status"] == "finished"
+    assert data["final_metrics"]["val_accuracy"] > 0.9
+    assert (tmp_path / data["run"].split("/")[-1] / "history.csv").exists()

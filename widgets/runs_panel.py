@@ -1,0 +1,525 @@
+"""``RunsPanel``: the runs in the run store, compared side by side.
+
+A sortable table lists every run folder (a corrupt one as an "unreadable" row, never an
+exception); selecting rows overlays their curves of one metric, and grouping by experiment
+replaces several seeds of one experiment by their mean and min-max band. Everything is read
+from the folder on ``refresh()``: the panel keeps no state the run store does not have.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.errors import WorkbenchError
+from workbench.runs import Run, RunInfo, RunStore, aggregate
+
+STATUS_COLOURS = {
+    "finished": "#188038",
+    "stopped": "#80868b",
+    "failed": "#c5221f",
+    "running": "#1a73e8",
+    "interrupted": "#b06000",
+    "unreadable": "#c5221f",
+}
+# Final-metric columns, in this order, each shown only when some run has it.
+METRIC_COLUMNS = ("loss", "val_loss", "accuracy", "val_accuracy")
+_FIXED_COLUMNS = ("Run", "Experiment", "Status", "Started", "Epochs", "Device")
+# Metrics offered first in the plot's combo; any other metric follows alphabetically.
+_PREFERRED_METRICS = ("val_loss", "loss", "val_accuracy", "accuracy")
+# Distinct, colour-blind-friendly line colours (Tableau 10), cycled through.
+CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf")
+_ID_ROLE = Qt.ItemDataRole.UserRole
+_SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_ERROR = "#c5221f"
+EMPTY_TEXT = "No runs yet in {root}: train a model to create one."
+HINT_TEXT = "Select runs in the table to compare their curves."
+
+
+class _SortableItem(QTableWidgetItem):
+    """A cell that sorts by a key of its own (numbers as numbers, blanks last)."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(_SORT_ROLE), other.data(_SORT_ROLE)
+        if mine is None or theirs is None:
+            return super().__lt__(other) if mine is None and theirs is None else theirs is None
+        try:
+            return mine < theirs
+        except TypeError:
+            return str(mine) < str(theirs)
+
+
+class RunsPanel(QWidget):
+    """The run store's runs: a table, curves of the selected runs, open and delete.
+
+    Args:
+        runs_dir: the run store's folder (it need not exist yet).
+        parent: the owning widget.
+
+    Signals:
+        model_requested(object): the user asked to open the selected run's model; carries
+            the ``Run``, whose ``load_model()`` other panels call when they need it.
+    """
+
+    model_requested = Signal(object)
+
+    def __init__(self, runs_dir: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runsPanel")
+        self.store = RunStore(Path(runs_dir))
+        self._infos: dict[str, RunInfo] = {}
+        self._histories: dict[str, dict[str, list[float]]] = {}
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("refreshRunsButton")
+        self.refresh_button.setToolTip("Read the runs folder again")
+        self.open_button = QPushButton("Open model")
+        self.open_button.setObjectName("openRunModelButton")
+        self.open_button.setToolTip("Use the selected run's model in the other panels")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setObjectName("deleteRunsButton")
+        self.delete_button.setToolTip("Delete the selected run folders from disk")
+        self.metric_combo = QComboBox()
+        self.metric_combo.setObjectName("runsMetricCombo")
+        self.metric_combo.setMinimumContentsLength(12)
+        self.group_check = QCheckBox("Group by experiment")
+        self.group_check.setObjectName("groupRunsCheck")
+        self.group_check.setToolTip("Show the mean and min-max band of each experiment's "
+                                    "selected runs instead of one curve per run")
+        self.folder_label = QLabel()
+        self.folder_label.setObjectName("runsFolderLabel")
+        self.folder_label.setStyleSheet("color: #5f6368")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = QLabel()
+        self.message.setObjectName("runsMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()
+
+        self.table = QTableWidget(0, len(_FIXED_COLUMNS))
+        self.table.setObjectName("runsTable")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setStretchLastSection(True)
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("runsPlot")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setMinimumHeight(160)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#202124",
+                                          brush=pg.mkBrush(255, 255, 255, 200))
+        self.hint = pg.TextItem(HINT_TEXT, color="#80868b", anchor=(0.5, 0.5))
+        self.plot.addItem(self.hint, ignoreBounds=True)
+        # What is drawn now: per-run curves, and mean curves and bands of groups (for tests
+        # and for clearing).
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.group_curves: dict[str, pg.PlotDataItem] = {}
+        self.bands: dict[str, pg.FillBetweenItem] = {}
+
+        tools = QHBoxLayout()
+        tools.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.refresh_button, self.open_button, self.delete_button):
+            tools.addWidget(widget)
+        tools.addSpacing(16)
+        tools.addWidget(QLabel("Metric:"))
+        tools.addWidget(self.metric_combo)
+        tools.addWidget(self.group_check)
+        tools.addStretch(1)
+        tools.addWidget(self.folder_label)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.plot)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        # Start with room for a dozen rows: the table's size hint alone would give it four.
+        splitter.setSizes([2000, 3000])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(6)
+        layout.addLayout(tools)
+        layout.addWidget(self.message)
+        layout.addWidget(splitter, 1)
+
+        self.refresh_button.clicked.connect(self._on_refresh_button_clicked)
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self.metric_combo.currentTextChanged.connect(self._on_metric_combo_changed)
+        self.group_check.toggled.connect(self._on_group_check_toggled)
+        self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
+        self.table.itemDoubleClicked.connect(self._on_table_item_double_clicked)
+        self.plot.getViewBox().sigResized.connect(self._place_hint)
+        self.refresh()
+
+    # ---------------------------------------------------------------- public
+    @property
+    def runs_dir(self) -> Path:
+        return self.store.root
+
+    def set_runs_dir(self, runs_dir: Path) -> None:
+        """List the runs of another folder from now on."""
+        self.store = RunStore(Path(runs_dir))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the runs folder again (after a run ends, or on the Refresh button).
+
+        The selection is kept where the same runs are still there.
+        """
+        selected = self.selected_ids()
+        self._histories.clear()  # a running run's history grows between refreshes
+        try:
+            infos = self.store.runs()
+        except OSError as error:  # the folder vanished or is not readable: say so, show none
+            infos = []
+            self._show_message(f"{self.store.root}: cannot be read ({error.strerror or error})")
+        else:
+            self._show_message("")
+        self._infos = {info.id: info for info in infos}
+        self.folder_label.setText(str(self.store.root))
+        self.folder_label.setToolTip(f"Runs folder: {self.store.root}")
+        self._fill_table(infos)
+        self._fill_metrics(infos)
+        self.table.blockSignals(True)
+        self.select_runs([run_id for run_id in selected if run_id in self._infos])
+        self.table.blockSignals(False)
+        if not infos:
+            self._show_message(EMPTY_TEXT.format(root=self.store.root), colour="#5f6368")
+        self._update_buttons()
+        self._draw()
+
+    def selected_ids(self) -> list[str]:
+        """Ids of the selected runs, in table order."""
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.table.item(row, 0).data(_ID_ROLE) for row in rows]
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        """Select the rows of ``run_ids`` (and only those)."""
+        self.table.clearSelection()
+        wanted = set(run_ids)
+        selection = self.table.selectionModel()
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(_ID_ROLE) in wanted:
+                selection.select(self.table.model().index(row, 0),
+                                 selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+
+    def row_of(self, run_id: str) -> int | None:
+        """The table row showing ``run_id``, or None."""
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(_ID_ROLE) == run_id:
+                return row
+        return None
+
+    def confirm_delete(self, run_ids: list[str]) -> bool:
+        """Ask before deleting run folders (tests replace this)."""
+        names = "\n".join(self._infos[i].name or i for i in run_ids if i in self._infos)
+        answer = QMessageBox.question(
+            self, "Delete runs",
+            f"Delete {len(run_ids)} run folder(s) and everything in them from disk?\n\n{names}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background here; present for symmetry with the other panels."""
+
+    # ---------------------------------------------------------------- table
+    def _metric_columns(self, infos: list[RunInfo]) -> list[str]:
+        present = {key for info in infos for key, value in info.final_metrics.items()}
+        return [key for key in METRIC_COLUMNS if key in present]
+
+    def _fill_table(self, infos: list[RunInfo]) -> None:
+        metrics = self._metric_columns(infos)
+        columns = [*_FIXED_COLUMNS, *metrics]
+        sort_column = self.table.horizontalHeader().sortIndicatorSection()
+        sort_order = self.table.horizontalHeader().sortIndicatorOrder()
+        sorted_before = self.table.isSortingEnabled()
+        # Sorting while rows are filled in would move rows under our feet.
+        self.table.setSortingEnabled(False)
+        self.table.clearContents()
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels(columns)
+        self.table.setRowCount(len(infos))
+        for row, info in enumerate(infos):
+            for column, item in enumerate(self._row_items(info, metrics)):
+                item.setData(_ID_ROLE, info.id)
+                self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
+        if sorted_before and sort_column < len(columns):
+            self.table.sortItems(sort_column, sort_order)
+        else:  # newest first, as the store lists them
+            self.table.sortItems(_FIXED_COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.resizeColumnsToContents()
+        # A long generated folder name must not push the numbers out of view.
+        header.resizeSection(0, min(header.sectionSize(0), 260))
+        header.resizeSection(1, min(header.sectionSize(1), 160))
+
+    def _row_items(self, info: RunInfo, metrics: list[str]) -> list[QTableWidgetItem]:
+        unreadable = info.status == "unreadable"
+        name = _item(info.id if unreadable else (info.name or info.id), sort=info.name or info.id)
+        name.setToolTip(f"{info.id}\n{info.path}")
+        status = _item(info.status, sort=info.status)
+        status.setForeground(QBrush(QColor(STATUS_COLOURS.get(info.status, "#202124"))))
+        font = QFont(status.font())
+        font.setBold(True)
+        status.setFont(font)
+        if info.reason:
+            status.setToolTip(info.reason)
+        if unreadable:
+            name.setToolTip(info.reason or str(info.path))
+            italic = QFont(name.font())
+            italic.setItalic(True)
+            name.setFont(italic)
+        # An unreadable folder's count of history rows says little: leave it blank unless some.
+        epochs = _item(str(info.epochs) if info.epochs or not unreadable else "", sort=info.epochs,
+                       align_right=True)
+        items = [
+            name,
+            _item(info.experiment or "", sort=info.experiment or ""),
+            status,
+            _item(_time_text(info.started), sort=info.started or ""),
+            epochs,
+            _item(info.device or "", sort=info.device or ""),
+        ]
+        for key in metrics:
+            value = info.final_metrics.get(key)
+            number = _number(value)
+            text = "" if value is None else ("nan" if number is None else f"{number:.4g}")
+            items.append(_item(text, sort=number, align_right=True))
+        if info.started is None:  # unreadable: the folder's own name stands in for the time
+            items[3].setData(_SORT_ROLE, info.id)
+        return items
+
+    def _fill_metrics(self, infos: list[RunInfo]) -> None:
+        names = {key for info in infos for key in info.final_metrics}
+        names.update(METRIC_COLUMNS[:2])  # loss curves exist for every run that has epochs
+        ordered = [m for m in _PREFERRED_METRICS if m in names]
+        ordered += sorted(names - set(ordered) - {"lr"})
+        if "lr" in names:
+            ordered.append("lr")
+        current = self.metric_combo.currentText()
+        self.metric_combo.blockSignals(True)
+        self.metric_combo.clear()
+        self.metric_combo.addItems(ordered)
+        self.metric_combo.setCurrentText(current if current in ordered else ordered[0])
+        self.metric_combo.blockSignals(False)
+
+    # ---------------------------------------------------------------- plot
+    def _history(self, run_id: str) -> dict[str, list[float]]:
+        if run_id not in self._histories:
+            info = self._infos.get(run_id)
+            try:
+                history = Run(info.path).history() if info is not None else {}
+            except (OSError, WorkbenchError):
+                history = {}
+            self._histories[run_id] = history
+        return self._histories[run_id]
+
+    def _clear_plot(self) -> None:
+        for item in [*self.curves.values(), *self.group_curves.values(), *self.bands.values()]:
+            self.plot.removeItem(item)
+        self.curves.clear()
+        self.group_curves.clear()
+        self.bands.clear()
+        self.legend.clear()
+
+    def _draw(self) -> None:
+        """Redraw the curves of the selected runs for the chosen metric."""
+        self._clear_plot()
+        metric = self.metric_combo.currentText()
+        self.plot.setLabel("left", metric)
+        readable = [i for i in self.selected_ids()
+                    if i in self._infos and self._infos[i].status != "unreadable"]
+        groups: dict[str, list[str]] = {}
+        if self.group_check.isChecked():
+            for run_id in readable:
+                groups.setdefault(self._infos[run_id].experiment or run_id, []).append(run_id)
+        singles = [i for i in readable
+                   if not self.group_check.isChecked()
+                   or len(groups[self._infos[i].experiment or i]) < 2]
+        colour_index = 0
+        for name, members in groups.items():
+            if len(members) < 2:
+                continue
+            colour = CURVE_COLOURS[colour_index % len(CURVE_COLOURS)]
+            colour_index += 1
+            self._draw_group(name, members, metric, colour)
+        for run_id in singles:
+            colour = CURVE_COLOURS[colour_index % len(CURVE_COLOURS)]
+            colour_index += 1
+            history = self._history(run_id)
+            x, y = _xy(history, metric)
+            if y is None:
+                continue
+            curve = self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), name=self._label(run_id),
+                                   symbol="o" if len(x) < 30 else None, symbolSize=5,
+                                   symbolBrush=colour, symbolPen=None, connect="finite")
+            self.curves[run_id] = curve
+        drawn = bool(self.curves or self.group_curves)
+        if readable and not drawn:
+            self.hint.setText(f"The selected runs have no {metric!r} values yet.")
+        else:
+            self.hint.setText(HINT_TEXT)
+        self.hint.setVisible(not drawn)
+        if drawn:
+            self.plot.enableAutoRange()
+        self._place_hint()
+
+    def _draw_group(self, name: str, members: list[str], metric: str, colour: str) -> None:
+        summary = aggregate([self._history(i) for i in members], metric)
+        epochs = np.asarray(summary["epoch"], dtype=float)
+        if summary["runs"] == 0 or epochs.size == 0:
+            return
+        mean, low, high = (np.asarray(summary[k], dtype=float) for k in ("mean", "min", "max"))
+        finite = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
+        label = f"{name} (mean of {summary['runs']})"
+        self.group_curves[name] = self.plot.plot(
+            epochs[finite], mean[finite], pen=pg.mkPen(colour, width=2.5), name=label)
+        # The band's edges are invisible curves; FillBetweenItem shades between them.
+        lower = pg.PlotDataItem(epochs[finite], low[finite], pen=pg.mkPen(None))
+        upper = pg.PlotDataItem(epochs[finite], high[finite], pen=pg.mkPen(None))
+        fill = QColor(colour)
+        fill.setAlpha(60)
+        band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(fill))
+        band.setZValue(-10)  # under every line
+        self.plot.addItem(band)
+        self.bands[name] = band
+
+    def _label(self, run_id: str) -> str:
+        info = self._infos[run_id]
+        label = info.name or run_id
+        return label if len(label) <= 40 else label[:18] + "…" + label[-18:]
+
+    def _place_hint(self, *_args) -> None:
+        # Keep the hint in the middle of whatever range the (empty) view shows.
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        self.hint.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    # ---------------------------------------------------------------- helpers
+    def _update_buttons(self) -> None:
+        ids = self.selected_ids()
+        readable = [i for i in ids if self._infos.get(i) and self._infos[i].status != "unreadable"]
+        self.open_button.setEnabled(len(readable) == 1 and len(ids) == 1)
+        self.delete_button.setEnabled(bool(ids))
+
+    def _show_message(self, text: str, colour: str = _ERROR) -> None:
+        self.message.setStyleSheet(f"color: {colour}")
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    # ---------------------------------------------------------------- slots
+    def _on_refresh_button_clicked(self) -> None:
+        self.refresh()
+
+    def _on_table_selection_changed(self) -> None:
+        self._update_buttons()
+        self._draw()
+
+    def _on_metric_combo_changed(self, _text: str) -> None:
+        self._draw()
+
+    def _on_group_check_toggled(self, _checked: bool) -> None:
+        self._draw()
+
+    def _on_table_item_double_clicked(self, item: QTableWidgetItem) -> None:
+        self.select_runs([item.data(_ID_ROLE)])
+        self._on_open_button_clicked()
+
+    def _on_open_button_clicked(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        try:
+            run = self.store.open(ids[0])
+        except WorkbenchError as error:
+            self._show_message(str(error))
+            return
+        self._show_message("")
+        self.model_requested.emit(run)
+
+    def _on_delete_button_clicked(self) -> None:
+        ids = self.selected_ids()
+        if not ids or not self.confirm_delete(ids):
+            return
+        problems = []
+        for run_id in ids:
+            try:
+                self.store.delete(run_id)
+            except WorkbenchError as error:  # e.g. still running: the others still go
+                problems.append(str(error))
+        self.refresh()
+        if problems:
+            self._show_message("; ".join(problems))
+
+
+def _item(text: str, sort=None, align_right: bool = False) -> QTableWidgetItem:
+    item = _SortableItem(text)
+    item.setData(_SORT_ROLE, sort)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _time_text(iso: str | None) -> str:
+    """"2024-05-01T14:03:12+02:00" as "2024-05-01 14:03" (local time as it was recorded)."""
+    if not iso:
+        return ""
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}"
+    except ValueError:
+        return iso
+
+
+def _xy(history: dict[str, list[float]], metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+    values = history.get(metric)
+    if not values:
+        return np.empty(0), None
+    y = np.asarray(values, dtype=float)
+    epochs = history.get("epoch") or list(range(1, len(y) + 1))
+    x = np.asarray(epochs, dtype=float)[: len(y)]
+    if not np.isfinite(y).any():
+        return x, None
+    return x, y
