@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QTabWidget,
 )
 
@@ -71,9 +72,16 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
         self.tabs.setDocumentMode(True)
-        for widget, title in ((self.canvas, "Model"), (self.data_panel, "Data"),
-                              (self.train_panel, "Train"), (self.runs_panel, "Runs")):
-            self.tabs.addTab(widget, title)
+        self.tabs.addTab(self.canvas, "Model")
+        for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
+                              (self.runs_panel, "Runs")):
+            # Scrollable pages: a wide activity page must not squeeze the builder's docks
+            # (the tab widget is as wide as its widest page).
+            scroller = QScrollArea()
+            scroller.setWidgetResizable(True)
+            scroller.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroller.setWidget(widget)
+            self.tabs.addTab(scroller, title)
         self.setCentralWidget(self.tabs)
         self._pending_open: list[Path] = []
         self._make_docks()
