@@ -17,6 +17,7 @@ per frame as one of a hundred.
 from __future__ import annotations
 
 import copy
+import gc
 import html
 import math
 import re
@@ -65,6 +66,7 @@ _SETTINGS_WIDTH = 300
 # benchmarks/train_overhead.py measures the trade (10 redraws a second look just as live).
 PLOT_INTERVAL_S = 0.1
 _RATE_WINDOW_S = 3.0  # samples/s over the last few seconds: responsive, yet not jumpy
+_GC_INTERVAL_MS = 100  # see GuiThreadGarbage
 _INT_MAX = 2**31 - 1
 # One colour per metric: a metric's training and validation curves share it.
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -72,6 +74,44 @@ _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 _OPTIMIZER_OPTIONS_KEPT = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm")
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
+
+
+class GuiThreadGarbage:
+    """Keeps Python's cyclic garbage collection on the GUI thread while runs train.
+
+    The collector runs in whichever thread happens to allocate, and training allocates a lot:
+    left to itself it collects in the worker, where it may destroy an unreachable Qt object
+    (a closed dialog, a replaced document) off the GUI thread. Qt then deadlocks or crashes
+    (seen: the worker inside ``QObject::~QObject`` waiting for the GIL, the GUI thread
+    waiting for Qt's lock). So while any run is active, automatic collection is off and the
+    panels collect the young generations from a GUI-thread timer, as the collector would.
+    """
+
+    holds = 0
+    was_enabled = True
+
+    @classmethod
+    def hold(cls) -> None:
+        if cls.holds == 0:
+            cls.was_enabled = gc.isenabled()
+            gc.disable()
+        cls.holds += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.holds = max(0, cls.holds - 1)
+        if cls.holds == 0 and cls.was_enabled:
+            gc.enable()
+
+    @staticmethod
+    def collect_young() -> None:
+        """Collect generation 0 (and 1) when the automatic collector would have."""
+        threshold0, threshold1, _ = gc.get_threshold()
+        count0, count1, _ = gc.get_count()
+        if count0 > threshold0:
+            # Never generation 2 here: over TensorFlow's heap a full pass takes ~200 ms, a
+            # GUI stall; it happens after the run, when automatic collection is back.
+            gc.collect(1 if count1 > threshold1 else 0)
 
 
 class GrowingArray:
@@ -236,6 +276,9 @@ class TrainPanel(QWidget):
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.timeout.connect(self._on_plot_timer_timeout)
+        self._gc_timer = QTimer(self)
+        self._gc_timer.setInterval(_GC_INTERVAL_MS)
+        self._gc_timer.timeout.connect(self._on_gc_timer_timeout)
         self._runner = TaskRunner(self)
         self._runner.stepped.connect(self._on_runner_stepped)
         self._runner.partials.connect(self._on_runner_partials)
@@ -338,6 +381,8 @@ class TrainPanel(QWidget):
         self._show_status("Starting: building the model and loading the data…")
         self.progress_bar.setRange(0, 0)  # busy until the first batch says how far it is
         self._set_state(RUNNING)
+        GuiThreadGarbage.hold()
+        self._gc_timer.start()
         self._runner.start(lambda progress: _train(session, progress))
         return True
 
@@ -1085,6 +1130,9 @@ class TrainPanel(QWidget):
     def _on_plot_timer_timeout(self) -> None:
         self._draw_batches()
 
+    def _on_gc_timer_timeout(self) -> None:
+        GuiThreadGarbage.collect_young()
+
     def _add_epoch(self, item: dict) -> None:
         logs = {k: v for k, v in item.get("logs", {}).items() if k not in ("lr", "learning_rate")}
         # Keras sorts logs by name; people read loss first, then metrics, then validation.
@@ -1148,6 +1196,9 @@ class TrainPanel(QWidget):
         self._finish(TrainingResult("failed", message))
 
     def _finish(self, result) -> None:
+        if self._gc_timer.isActive():  # the worker has ended: collection may run anywhere again
+            self._gc_timer.stop()
+            GuiThreadGarbage.release()
         self._plot_timer.stop()
         self._draw_batches()  # the last batches, without waiting for the redraw interval
         self._session = None
