@@ -996,6 +996,7 @@ class TrainPanel(QWidget):
         self._x_extent: int | None = None
         self._batches_dirty = False
         self._plotted_at = -math.inf
+        self._bar_at = -math.inf
         if hasattr(self, "lr_plot"):
             self.lr_plot.getPlotItem().setLogMode(False, False)
             for plot in (self.loss_plot, self.lr_plot, self.epoch_plot):
@@ -1018,6 +1019,10 @@ class TrainPanel(QWidget):
             self._show_status(message[:1].upper() + message[1:])
         if not self._steps:  # building, loading data: a busy bar
             return
+        now = time.monotonic()
+        if total and now - self._bar_at < self.plot_interval and total == self._x_extent:
+            return  # the bar keeps the plots' pace: redrawing it is not free either
+        self._bar_at = now
         if total:
             self._steps_per_epoch = total / max(1, self._epochs_planned)
             self.progress_bar.setRange(0, int(total))
