@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QValidator, QWheelEvent
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from widgets.commands import RenameNodeCommand, SetOutputsCommand, SetParamCommand
 from widgets.document import Document
+from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
 from workbench.errors import GraphError
 from workbench.graph.catalog import LayerType, ParamSpec, layer_type
 from workbench.graph.graph import BLOCK, GraphEvent, Node, OutputRef
@@ -230,7 +230,7 @@ def is_default(spec: ParamSpec, value: Any) -> bool:
 
 
 # ----------------------------------------------------------------------- editors
-class _IntSpinBox(QSpinBox):
+class _IntSpinBox(ScrollSafeSpinBox):
     """A spin box whose arrows keep to the schema's range but whose text accepts any whole
     number, so that a typed value outside the range reaches ``ParamSpec.check`` and the user
     reads why it is refused instead of seeing it silently clamped. The lowest value stands
@@ -283,29 +283,8 @@ class _IntSpinBox(QSpinBox):
                 flags |= QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
         return flags
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
-        # Scrolling the form must not change the values it passes over.
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
 
-
-class _ComboBox(QComboBox):
-    """A combo box that ignores the wheel unless focused (the form scrolls over it)."""
-
-    def __init__(self):
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        # Long choices must not widen the narrow dock.
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(8)
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+_ComboBox = ScrollSafeComboBox
 
 
 class _Field:

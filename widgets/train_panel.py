@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QPalette, QWheelEvent
+from PySide6.QtGui import QColor, QFontDatabase, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,7 +44,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -52,6 +51,7 @@ from PySide6.QtWidgets import (
 
 from widgets.commands import SetSectionCommand
 from widgets.document import Document
+from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
 from widgets.inspector import ERROR_COLOR
 from widgets.tasks import QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
@@ -170,7 +170,7 @@ class Smoother:
 
 
 # ----------------------------------------------------------------- small editors
-class _SpinBox(QSpinBox):
+class _SpinBox(ScrollSafeSpinBox):
     """A spin box that commits on Return, focus-out and arrow steps (not every keystroke) and
     leaves wheel events to the scroll area unless it has focus."""
 
@@ -180,27 +180,8 @@ class _SpinBox(QSpinBox):
         self.setKeyboardTracking(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
 
-
-class _ComboBox(QComboBox):
-    """A combo box that leaves wheel events to the scroll area unless it has focus."""
-
-    def __init__(self):
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(8)
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+_ComboBox = ScrollSafeComboBox
 
 
 def format_number(value: Any) -> str:
