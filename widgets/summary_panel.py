@@ -10,16 +10,15 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
     QLabel,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from widgets.document import Document
+from widgets.tables import read_only_table
 from workbench.graph.describe import shape_text
 from workbench.graph.validate import NodeReport, ValidationReport, topological_order
 
@@ -49,21 +48,9 @@ class ModelSummary(QWidget):
         self.status = QLabel()
         self.status.setObjectName("summaryStatus")
         self.status.setWordWrap(True)
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setObjectName("summaryTable")
+        self.table = read_only_table(len(_COLUMNS), "summaryTable", self)
         self.table.setHorizontalHeaderLabels(_COLUMNS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.verticalHeader().setVisible(False)
-        # Compact rows, as in Keras' own summary: a dock shows the whole of a small model.
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         # Shapes and counts must stay readable; names and types share what is left and elide,
         # so a narrow dock never needs a horizontal scroll bar.
         header.setStretchLastSection(False)
