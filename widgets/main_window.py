@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QPointF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QPointF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QScrollArea,
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._autosave.start()
         self.restore_window_state()
         self._update_title()
+        QApplication.instance().installEventFilter(self)
         self.statusBar().showMessage("Loading TensorFlow…")
 
     # ------------------------------------------------------------ building
@@ -668,7 +670,19 @@ class MainWindow(QMainWindow):
         self.train_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
+        QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        # A text field keeps Ctrl+Z for its own typing; once it has nothing of its own to
+        # undo (a value was just committed), Ctrl+Z and Ctrl+Shift+Z go to the model.
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(watched, QLineEdit):
+            if ((event.matches(QKeySequence.StandardKey.Undo) and not watched.isUndoAvailable())
+                    or (event.matches(QKeySequence.StandardKey.Redo)
+                        and not watched.isRedoAvailable())):
+                event.ignore()
+                return True
+        return super().eventFilter(watched, event)
 
     # --------------------------------------------------------- drag and drop
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)

@@ -235,3 +235,22 @@ def test_bundled_experiments_open_as_templates(window):
     assert window.open_path(bundled_templates()["lenet5"])
     assert window.document.path is None  # Save asks where: the bundled file is never overwritten
     close_without_prompt(window)
+
+
+def test_ctrl_z_in_a_committed_field_undoes_the_model(window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLineEdit
+
+    window.palette.layer_requested.emit("Dense")
+    assert "dense" in window.document.graph.nodes
+    field = QLineEdit(window)  # a field with nothing of its own to undo
+    field.show()
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    qtbot.keyClick(field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert "dense" not in window.document.graph.nodes
+    field.setText("typed")
+    field.insert("!")  # now the field has its own edit to undo, and keeps Ctrl+Z
+    qtbot.keyClick(field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert field.text() == "typed" and "dense" not in window.document.graph.nodes
+    close_without_prompt(window)
