@@ -105,9 +105,11 @@ def summary_rows(graph: ModelGraph) -> tuple[list[dict], Any]:
 
 
 def _shape_text(shapes: list | None) -> str:
+    from workbench.graph.describe import shape_text
+
     if shapes is None:
         return "?"
-    texts = ["(" + ", ".join("None" if d is None else str(d) for d in s) + ")" for s in shapes]
+    texts = [shape_text(s) for s in shapes]
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from workbench.backend import clean_keras_message, keras_module, use_cheap_initializers
 from workbench.errors import GraphError
 from workbench.graph.catalog import INPUT, ParamSpec, layer_type
+from workbench.graph.describe import shape_text
 from workbench.graph.graph import BLOCK, Edge, ModelGraph, Node
 from workbench.graph.keras_layers import call_layer, make_layer
 
@@ -34,7 +35,7 @@ class TensorInfo:
     dtype: str = "float32"
 
     def __str__(self) -> str:
-        return "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + ")"
+        return shape_text(self.shape)
 
 
 @dataclass
