@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,12 @@ class TaskRunner(QObject):
         self._thread.start()
         self.running_changed.emit(True)
 
+    def set_interval(self, seconds: float) -> None:
+        """How often reports are delivered (default ~30 per second)."""
+        milliseconds = max(1, round(1000 * seconds))
+        if milliseconds != self._timer.interval():  # setInterval restarts a running timer
+            self._timer.setInterval(milliseconds)
+
     def cancel(self) -> None:
         if self.progress is not None:
             self.progress.cancel()
@@ -161,3 +168,40 @@ class TaskRunner(QObject):
     def _on_worker_failed(self, message: str) -> None:
         self._end()
         self.failed.emit(message)
+
+
+class GuiBudget:
+    """An update interval that keeps the GUI thread's share of one core near a budget.
+
+    Live views of fast work (a small model trains hundreds of batches a second) cost the GUI
+    thread a redraw per update, and that thread shares the cores and the GIL with the work:
+    every percent it spends is a percent the work loses on a small machine. ``interval()``
+    measures the thread's CPU time over the last second of wall time and lengthens the
+    interval while the share is over ``budget``, shortens it again once well under.
+    """
+
+    def __init__(self, fastest: float = 0.1, slowest: float = 0.5, budget: float = 0.04,
+                 window: float = 0.5):
+        self.fastest, self.slowest, self.budget, self.window = fastest, slowest, budget, window
+        self.current = fastest
+        self._mark: tuple[float, float] | None = None
+
+    def restart(self) -> None:
+        self.current = self.fastest
+        self._mark = None
+
+    def interval(self) -> float:
+        """The interval to use now, in seconds (call it once per update)."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self._mark is None:
+            self._mark = (now, cpu)
+            return self.current
+        wall = now - self._mark[0]
+        if wall >= self.window:
+            share = (cpu - self._mark[1]) / wall
+            if share > self.budget:
+                self.current = min(self.slowest, self.current * 1.5)
+            elif share < self.budget / 2:
+                self.current = max(self.fastest, self.current / 1.5)
+            self._mark = (now, cpu)
+        return self.current

@@ -53,7 +53,7 @@ from widgets.commands import SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
 from widgets.inspector import ERROR_COLOR
-from widgets.tasks import QtProgress, TaskRunner
+from widgets.tasks import GuiBudget, QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -64,7 +64,9 @@ _SETTINGS_WIDTH = 300
 # Batch curves are redrawn at most this often. Drawing the plots is most of what a live run
 # costs the GUI thread, and that thread shares the GIL and the cores with training:
 # benchmarks/train_overhead.py measures the trade (10 redraws a second look just as live).
+# When redrawing costs the GUI thread more than GUI_BUDGET of a core, the plots slow down.
 PLOT_INTERVAL_S = 0.1
+GUI_BUDGET = 0.04
 _RATE_WINDOW_S = 3.0  # samples/s over the last few seconds: responsive, yet not jumpy
 _GC_INTERVAL_MS = 100  # see GuiThreadGarbage
 _INT_MAX = 2**31 - 1
@@ -254,6 +256,7 @@ class TrainPanel(QWidget):
         self.last_result = None
         self._messages: dict[str, QLabel] = {}
         self.plot_interval = PLOT_INTERVAL_S
+        self._budget = GuiBudget(fastest=PLOT_INTERVAL_S, budget=GUI_BUDGET)
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.timeout.connect(self._on_plot_timer_timeout)
@@ -364,6 +367,8 @@ class TrainPanel(QWidget):
         self._set_state(RUNNING)
         GuiThreadGarbage.hold()
         self._gc_timer.start()
+        self._budget.restart()
+        self._pace(PLOT_INTERVAL_S)
         self._runner.start(lambda progress: _train(session, progress))
         return True
 
@@ -1041,7 +1046,14 @@ class TrainPanel(QWidget):
         (t0, s0), (t1, s1) = self._rate_marks[0], self._rate_marks[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
 
+    def _pace(self, interval: float) -> None:
+        """Redraw the plots every ``interval`` seconds, and take reports as often (delivering
+        them costs the GUI thread too)."""
+        self.plot_interval = interval
+        self._runner.set_interval(interval)
+
     def _on_runner_partials(self, partials: list) -> None:
+        self._pace(self._budget.interval())
         steps, losses, rates = [], [], []
         epochs = []
         for item in partials:

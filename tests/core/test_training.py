@@ -36,6 +36,8 @@ def test_the_default_experiment_learns_digits(keras, tmp_path):
     assert result.run.checkpoint_path("final").exists()
     assert result.run.checkpoint_path("best").exists()
     assert result.run.info().status == "finished"
+    events = {path.parent.name for path in result.run.tensorboard_dir().rglob("*tfevents*")}
+    assert events == {"train", "validation"}  # per-epoch scalars for TensorBoard
 
 
 def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
@@ -129,3 +131,37 @@ def test_cli_train_prints_the_run_folder(keras, tmp_path, capsys):
     assert code == 0 and data["status"] == "finished"
     assert data["final_metrics"]["val_accuracy"] > 0.9
     assert (tmp_path / data["run"].split("/")[-1] / "history.csv").exists()
+
+
+def _tiny_model(keras):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def test_best_checkpoint_keeps_the_best_epoch_even_when_its_write_was_deferred(keras, tmp_path):
+    from workbench.training import callbacks
+
+    rng = __import__("numpy").random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = x @ [[1.0], [-2.0], [0.5]]
+    model = _tiny_model(keras)
+    checkpoint = callbacks.best_checkpoint(tmp_path / "best.keras")
+    checkpoint.set_model(model)
+    losses = [0.9, 0.5, 0.7, 0.3, 0.8]  # the best is epoch 4, after a write at epoch 2
+    kept = {}
+    for epoch, loss in enumerate(losses):
+        model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)  # weights differ by epoch
+        if epoch == 3:
+            kept = [w.copy() for w in model.get_weights()]
+        checkpoint.on_epoch_end(epoch, {"loss": loss})  # no val_loss: the training loss counts
+    assert checkpoint.best_epoch == 3 and checkpoint.pending is not None  # within the write gap
+    before = [w.copy() for w in model.get_weights()]
+    checkpoint.on_train_end()
+    saved = keras.saving.load_model(tmp_path / "best.keras")
+    for a, b in zip(saved.get_weights(), kept):
+        assert (a == b).all()
+    for a, b in zip(model.get_weights(), before):  # the model itself is left as it was
+        assert (a == b).all()
+    assert not list(tmp_path.glob("*.partial.keras"))
+    model.fit(x, y, epochs=1, verbose=0)  # still trainable

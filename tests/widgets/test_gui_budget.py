@@ -1,0 +1,40 @@
+"""GuiBudget: live views slow down when they cost the GUI thread too much, and recover."""
+
+from __future__ import annotations
+
+import widgets.tasks as tasks
+from widgets.tasks import GuiBudget
+
+
+class FakeClock:
+    def __init__(self):
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def perf_counter(self):
+        return self.wall
+
+    def thread_time(self):
+        return self.cpu
+
+
+def test_the_interval_follows_the_gui_threads_share_of_a_core(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(tasks, "time", clock)
+    budget = GuiBudget(fastest=0.1, slowest=0.5, budget=0.04, window=1.0)
+    assert budget.interval() == 0.1
+    for _ in range(10):  # 20% of a core: slower, up to the slowest
+        clock.wall += 1.0
+        clock.cpu += 0.2
+        budget.interval()
+    assert budget.interval() == 0.5
+    for _ in range(10):  # 1%: back to the fastest
+        clock.wall += 1.0
+        clock.cpu += 0.01
+        budget.interval()
+    assert budget.interval() == 0.1
+    clock.wall += 0.5  # less than a window: no new measurement
+    clock.cpu += 0.5
+    assert budget.interval() == 0.1
+    budget.restart()
+    assert budget.current == 0.1

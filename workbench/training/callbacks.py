@@ -1,0 +1,131 @@
+"""Run-file callbacks with a bounded cost: the best checkpoint and TensorBoard events.
+
+Keras' own ``ModelCheckpoint`` writes the whole ``.keras`` file at every improvement, and its
+``TensorBoard`` callback builds a (discarded) summary for every batch even when it writes only
+per epoch. For a small model with sub-second epochs the two cost ~15% of the run
+(``benchmarks/train_overhead.py``). These versions keep what a user relies on, the files,
+and drop the per-step cost.
+
+The classes derive from Keras classes, so they are made on first use (Keras is imported only
+to train): call ``best_checkpoint(...)`` and ``epoch_tensorboard(...)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from workbench.backend import keras_module
+
+# A deferred best model is written once the last write is this long ago...
+MIN_WRITE_GAP_S = 5.0
+# ...and at least this many times as long as that write took, so writing costs at most ~5%.
+WRITE_COST_FACTOR = 20.0
+
+
+def best_checkpoint(path: Path):
+    """A callback keeping the model with the lowest validation loss (the training loss when
+    there is no validation data) at ``path``. See ``_BestCheckpoint``."""
+    return _best_checkpoint_class()(path)
+
+
+def epoch_tensorboard(log_dir: Path):
+    """Keras' TensorBoard callback writing per-epoch scalars only, without per-batch work."""
+    return _epoch_tensorboard_class()(log_dir=str(log_dir), write_graph=False, profile_batch=0,
+                                      update_freq="epoch")
+
+
+class _BestCheckpointMixin:
+    """The best model so far, on disk, at a bounded cost.
+
+    An improvement is written at once when the last write is long enough ago (see
+    ``MIN_WRITE_GAP_S`` and ``WRITE_COST_FACTOR``); otherwise its weights are kept in memory
+    and written at the next epoch end that may write, or when training ends. A killed process
+    loses at most the improvements of the last few seconds, and the file is always whole:
+    each write goes to a temporary file that then replaces the old one.
+
+    A deferred best model is written with the optimizer state of the epoch that writes it;
+    its weights are those of the best epoch.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.pending: list | None = None  # weights of an improvement not yet on disk
+        self.written_at = -math.inf
+        self.write_seconds = 0.0
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        value = logs.get("val_loss", logs.get("loss"))
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return
+        if not math.isfinite(value):
+            return
+        improved = value < self.best
+        if improved:
+            self.best, self.best_epoch = value, epoch
+        if not self._may_write():
+            if improved:
+                self.pending = self.model.get_weights()
+            return
+        if improved:
+            self.pending = None
+            self._write()
+        elif self.pending is not None:
+            self._write_pending()
+
+    def on_train_end(self, logs=None) -> None:
+        if self.pending is not None:
+            self._write_pending()
+
+    def _may_write(self) -> bool:
+        gap = max(MIN_WRITE_GAP_S, WRITE_COST_FACTOR * self.write_seconds)
+        return time.monotonic() - self.written_at >= gap
+
+    def _write_pending(self) -> None:
+        current = self.model.get_weights()
+        self.model.set_weights(self.pending)
+        try:
+            self._write()
+        finally:
+            self.model.set_weights(current)
+            self.pending = None
+
+    def _write(self) -> None:
+        started = time.monotonic()
+        partial = self.path.with_name(self.path.stem + ".partial.keras")
+        self.model.save(partial)
+        os.replace(partial, self.path)
+        self.written_at = time.monotonic()
+        self.write_seconds = self.written_at - started
+
+
+class _EpochTensorBoardMixin:
+    """Keras' TensorBoard callback, per epoch only: its per-batch hooks are skipped (they
+    format a summary for every batch even when none is written: ~0.4 ms a batch)."""
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        pass
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        pass
+
+
+@lru_cache(maxsize=1)
+def _best_checkpoint_class() -> type:
+    keras = keras_module()
+    return type("BestCheckpoint", (_BestCheckpointMixin, keras.callbacks.Callback), {})
+
+
+@lru_cache(maxsize=1)
+def _epoch_tensorboard_class() -> type:
+    keras = keras_module()
+    return type("EpochTensorBoard", (_EpochTensorBoardMixin, keras.callbacks.TensorBoard), {})
