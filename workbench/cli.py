@@ -208,6 +208,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status == "finished" else EXIT_INPUT
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from workbench.tasks import ConsoleProgress
+    from workbench.training.lr_finder import RangeTestConfig, find_lr
+
+    experiment = _load_experiment(args)
+    settings = {k: v for k, v in {"start": args.start, "end": args.end, "iterations": args.iterations,
+                                  "mode": args.mode, "seed": args.seed}.items() if v is not None}
+    config = RangeTestConfig.from_dict(settings)
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise WorkbenchError(f"{args.plot}: --plot writes PNG: name it *.png")
+    progress = ConsoleProgress()
+    result = find_lr(experiment, config=config, progress=progress, weights=experiment.load_weights())
+    progress.close()
+    if args.plot:
+        from workbench.training.lr_plot import save_lr_plot
+
+        save_lr_plot(result, args.plot)
+    lines = [f"LR range test on {experiment.name}: {result.batches} batches in {result.seconds:.1f}s"
+             + (f" ({result.stopped})" if result.stopped else "")]
+    lines += [f"  {s.lr:10.3g}  {s.label}" for s in result.suggestions]
+    if not result.suggestions:
+        lines.append("  no suggestion: the loss did not fall; try a wider range (--start, --end)")
+    if args.plot:
+        lines.append(f"plot: {args.plot}")
+    _emit(args, result.to_dict(), "\n".join(lines))
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench", description="Keras Workbench from the command line.")
@@ -246,6 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("experiment", help="experiment file (.json)")
     sub.add_argument("--epochs", type=int, help="override the experiment's number of epochs")
     sub.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+
+    sub = add("lr-find", cmd_lr_find, "LR range test: loss against a rising learning rate, with suggestions")
+    sub.add_argument("experiment", help="experiment file (.json)")
+    sub.add_argument("--plot", help="write the curve as a picture (.png)")
+    sub.add_argument("--start", type=float, help="first learning rate (default 1e-7)")
+    sub.add_argument("--end", type=float, help="last learning rate (default 10)")
+    sub.add_argument("--iterations", type=int, help="mini-batches from start to end (default 100)")
+    sub.add_argument("--mode", choices=["exponential", "linear"],
+                     help="how the rate rises (default exponential)")
+    sub.add_argument("--seed", type=int, help="seed for batches and dropout (default 0)")
+    sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
     return parser
 
 

@@ -165,3 +165,39 @@ def test_best_checkpoint_keeps_the_best_epoch_even_when_its_write_was_deferred(k
         assert (a == b).all()
     assert not list(tmp_path.glob("*.partial.keras"))
     model.fit(x, y, epochs=1, verbose=0)  # still trainable
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "cyclical", "mode": "triangular2", "step_size": 0.5},
+    {"name": "one_cycle", "pct_start": 0.3},
+])
+def test_a_scheduled_run_follows_the_preview_batch_by_batch(keras, spec):
+    from workbench.training.schedules import learning_rates
+
+    progress = RecordingProgress()
+    optimizer = {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}
+    session = TrainingSession(experiment(epochs=2, optimizer=optimizer, schedule=spec),
+                              progress=progress)
+    result = session.run()
+    assert result.status == "finished", result.reason
+    reported = [p["lr"] for p in progress.partials if p["kind"] == "batch"]
+    expected = learning_rates(spec, 0.05, 45, 2)
+    assert reported == pytest.approx(list(expected))
+    optimizer = result.model.optimizer
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(expected[-1])
+    if spec["name"] == "one_cycle":  # momentum cycled back up to its maximum at the end
+        assert optimizer.get_config()["momentum"] == pytest.approx(0.95)
+
+
+def test_snapshot_ensemble_keeps_snapshots_and_scores_them(keras, tmp_path):
+    session = TrainingSession(experiment(epochs=4, schedule={"name": "snapshot", "cycles": 2}),
+                              store=RunStore(tmp_path))
+    result = session.run()
+    assert result.status == "finished", result.reason
+    assert sorted(p.name for p in (result.run.path / "snapshots").iterdir()) == [
+        "snapshot-01.weights.h5", "snapshot-02.weights.h5"]
+    ensemble = result.ensemble
+    assert ensemble["snapshots"] == 2
+    assert 0.8 < ensemble["final_val_accuracy"] <= 1 and 0.8 < ensemble["ensemble_val_accuracy"] <= 1
+    assert ensemble["final_val_accuracy"] == pytest.approx(result.history["val_accuracy"][-1], abs=1e-6)
+    assert result.run.info().final_metrics["ensemble_val_accuracy"] == ensemble["ensemble_val_accuracy"]

@@ -129,3 +129,107 @@ def _best_checkpoint_class() -> type:
 def _epoch_tensorboard_class() -> type:
     keras = keras_module()
     return type("EpochTensorBoard", (_EpochTensorBoardMixin, keras.callbacks.TensorBoard), {})
+
+
+def schedule_callback(spec: dict, base_rate: float, epochs: int, steps_per_epoch: int | None):
+    """A callback giving the optimizer the schedule's rate (and momentum) before every batch.
+
+    ``steps_per_epoch`` is used when Keras cannot tell (a stream of unknown length)."""
+    return _schedule_class()(spec, base_rate, epochs, steps_per_epoch)
+
+
+def snapshot_callback(schedule, folder: Path | None):
+    """A callback keeping the weights at each cycle's end of ``schedule`` (a schedule
+    callback): as ``snapshot-NN.weights.h5`` files in ``folder``, or in memory without one."""
+    return _snapshot_class()(schedule, folder)
+
+
+class _ScheduleMixin:
+    """Sets the rate of every batch from ``schedules.learning_rates`` (the same array the
+    editor previews), and the momentum from ``schedules.momenta`` for one-cycle."""
+
+    def __init__(self, spec: dict, base_rate: float, epochs: int, steps_per_epoch: int | None):
+        super().__init__()
+        self.spec, self.base_rate, self.epochs = spec, base_rate, epochs
+        self.fallback_steps = steps_per_epoch
+        self.rates = None
+        self.momenta = None
+        self.ends: set[int] = set()
+        self.step = 0
+        self._momentum = None
+
+    def on_train_begin(self, logs=None) -> None:
+        from workbench.errors import WorkbenchError
+        from workbench.training import schedules
+        from workbench.training.momentum import cycle_momentum
+
+        steps = (self.params or {}).get("steps") or self.fallback_steps
+        if not steps:
+            raise WorkbenchError("a learning-rate schedule needs the number of batches per epoch, "
+                                 "and this data stream does not say: use in-memory data or no schedule")
+        self.steps_per_epoch = int(steps)
+        self.rates = schedules.learning_rates(self.spec, self.base_rate, self.steps_per_epoch, self.epochs)
+        self.momenta = schedules.momenta(self.spec, self.steps_per_epoch, self.epochs)
+        self.ends = set(schedules.cycle_ends(self.spec, self.steps_per_epoch, self.epochs))
+        if self.momenta is not None:
+            self._momentum = cycle_momentum(self.model.optimizer, self.model)
+        self.step = 0
+
+    def rate_at(self, step: int) -> float:
+        """The rate of batch ``step`` (from 0) of the run."""
+        return float(self.rates[min(step, len(self.rates) - 1)])
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        index = min(self.step, len(self.rates) - 1)
+        self.model.optimizer.learning_rate = float(self.rates[index])
+        if self._momentum is not None:
+            self._momentum.assign(float(self.momenta[index]))
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.step += 1
+
+
+class _SnapshotMixin:
+    """Snapshot ensembles: the weights at the end of every cycle of the schedule."""
+
+    def __init__(self, schedule, folder: Path | None):
+        super().__init__()
+        self.schedule = schedule
+        self.folder = Path(folder) if folder is not None else None
+        self.snapshots: list = []  # paths, or weight lists without a folder
+
+    def on_train_begin(self, logs=None) -> None:
+        self.finished_batches = 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        step = self.finished_batches  # the batch just finished, from 0 (its own count: the
+        self.finished_batches += 1    # schedule's may run before or after this callback)
+        if step not in self.schedule.ends:
+            return
+        if self.folder is None:
+            self.snapshots.append(self.model.get_weights())
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"snapshot-{len(self.snapshots) + 1:02d}.weights.h5"
+        self.model.save_weights(path)
+        self.snapshots.append(path)
+
+    def restore(self, index: int) -> None:
+        """Give the model the weights of snapshot ``index``."""
+        snapshot = self.snapshots[index]
+        if isinstance(snapshot, Path):
+            self.model.load_weights(snapshot)
+        else:
+            self.model.set_weights(snapshot)
+
+
+@lru_cache(maxsize=1)
+def _schedule_class() -> type:
+    keras = keras_module()
+    return type("LearningRateSchedule", (_ScheduleMixin, keras.callbacks.Callback), {})
+
+
+@lru_cache(maxsize=1)
+def _snapshot_class() -> type:
+    keras = keras_module()
+    return type("SnapshotEnsemble", (_SnapshotMixin, keras.callbacks.Callback), {})

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.backend import keras_module
 from workbench.errors import FormatError
+from workbench.training.schedules import check_schedule
 
 # name -> (Keras class name, the optimizer options people set besides the learning rate)
 OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -120,6 +121,10 @@ class TrainingConfig:
             factor = self.reduce_lr.get("factor", 0.5)
             if not isinstance(factor, (int, float)) or not 0 < factor < 1:
                 raise FormatError("training.reduce_lr.factor", f"must be between 0 and 1 (got {factor!r})")
+        check_schedule(self.schedule)
+        if self.schedule and self.schedule.get("name", "constant") != "constant" and self.reduce_lr:
+            raise FormatError("training.reduce_lr", "a schedule sets the rate of every batch, so "
+                              "ReduceLROnPlateau would be overruled: turn one of them off")
         if not isinstance(self.checkpoint_best, bool):
             raise FormatError("training.checkpoint_best", "expected true or false")
         if not isinstance(self.mixed_precision, bool):

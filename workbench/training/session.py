@@ -23,8 +23,14 @@ from workbench.backend import clean_keras_message, device_scope, keras_module, r
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 from workbench.tasks import NullProgress, Progress
-from workbench.training.callbacks import best_checkpoint, epoch_tensorboard
+from workbench.training.callbacks import (
+    best_checkpoint,
+    epoch_tensorboard,
+    schedule_callback,
+    snapshot_callback,
+)
 from workbench.training.config import TrainingConfig
+from workbench.training.ensemble import evaluate_snapshots
 
 # A loss this many times the first batch's loss is "exploding".
 EXPLOSION_FACTOR = 1e4
@@ -40,6 +46,8 @@ class TrainingResult:
         model: the trained Keras model (also after a stop; None if it could not be built).
         history: per-epoch metrics, {name: [values]}.
         run: the run folder's ``Run`` when a run store was given.
+        ensemble: for snapshot ensembles, the validation score of the snapshots' averaged
+            predictions next to the final model's (see ``evaluate_snapshots``).
     """
 
     status: str
@@ -47,6 +55,7 @@ class TrainingResult:
     model: Any = None
     history: dict = field(default_factory=dict)
     run: Any = None
+    ensemble: dict | None = None
 
     @property
     def final_metrics(self) -> dict[str, float]:
@@ -129,12 +138,15 @@ class TrainingSession:
             with device_scope(self.device):
                 model = self._compile()
                 self.progress.step(0, self.config.epochs, f"training on {self.device}")
+                callbacks = self._callbacks(relay, run, dataset)
                 model.fit(
                     **dataset.fit_arguments(self.config.batch_size),
                     epochs=self.config.epochs,
-                    callbacks=self._callbacks(relay, run),
+                    callbacks=callbacks,
                     verbose=0,
                 )
+                if relay.snapshots is not None and relay.status != "failed":
+                    relay.ensemble = evaluate_snapshots(model, relay.snapshots, dataset, self.progress)
         except WorkbenchError as error:
             relay.fail(str(error))
         except Exception as error:  # Keras refusing the data, out of memory, ...
@@ -148,8 +160,9 @@ class TrainingSession:
                     model.save(run.checkpoint_path("final"))
                 except Exception as error:  # a failed save must not hide the run's own result
                     reason = (reason + "; " if reason else "") + f"final model not saved: {error}"
-            run.finish(status, reason, {k: v[-1] for k, v in relay.history.items() if v})
-        return TrainingResult(status, reason, model, relay.history, run)
+            final = {k: v[-1] for k, v in relay.history.items() if v}
+            run.finish(status, reason, {**final, **(relay.ensemble or {})})
+        return TrainingResult(status, reason, model, relay.history, run, relay.ensemble)
 
     def _load_data(self):
         from workbench.data import load_dataset
@@ -164,10 +177,18 @@ class TrainingSession:
                       metrics=list(self.config.metrics))
         return model
 
-    def _callbacks(self, relay, run) -> list:
+    def _callbacks(self, relay, run, dataset) -> list:
         keras = keras_module()
         callbacks: list = [relay]
         config = self.config
+        if config.schedule and config.schedule.get("name", "constant") != "constant":
+            relay.schedule = schedule_callback(config.schedule, config.learning_rate, config.epochs,
+                                               _steps_per_epoch(dataset, config.batch_size))
+            callbacks.append(relay.schedule)
+            if config.schedule["name"] == "snapshot":
+                folder = run.path / "snapshots" if run is not None else None
+                relay.snapshots = snapshot_callback(relay.schedule, folder)
+                callbacks.append(relay.snapshots)
         if config.early_stopping:
             options = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}
             callbacks.append(keras.callbacks.EarlyStopping(**{**options, **config.early_stopping}))
@@ -201,6 +222,11 @@ def current_learning_rate(model) -> float | None:
         return None
 
 
+def _steps_per_epoch(dataset, batch_size: int) -> int | None:
+    count = dataset.train_count
+    return -(-count // batch_size) if count else None
+
+
 def _has_schedule(model) -> bool:
     """Whether the optimizer's rate follows a schedule (changes every batch)."""
     keras = keras_module()
@@ -230,6 +256,9 @@ class _RelayMixin:
         self.epoch_started = 0.0
         self.seen = 0
         self.rate: float | None = None  # the rate as of the epoch's start
+        self.schedule = None  # the schedule callback: it knows every batch's rate
+        self.snapshots = None  # the snapshot callback of a snapshot ensemble
+        self.ensemble: dict | None = None
         self.rate_varies = True  # within an epoch: a schedule
 
     # ------------------------------------------------------------ outcome
@@ -259,14 +288,18 @@ class _RelayMixin:
         self.epoch_started = time.monotonic()
         # Reading the rate is a device read (~0.2 ms, 5% of a small model's batch): without a
         # schedule it changes only between epochs (ReduceLROnPlateau), so it is read once here.
-        self.rate = current_learning_rate(self.model)
-        self.rate_varies = _has_schedule(self.model)
+        if self.schedule is None:
+            self.rate = current_learning_rate(self.model)
+            self.rate_varies = _has_schedule(self.model)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         logs = _floats(logs)
         self.step += 1
         loss = logs.get("loss")
-        rate = current_learning_rate(self.model) if self.rate_varies else self.rate
+        if self.schedule is not None:
+            rate = self.schedule.rate_at(self.step - 1)
+        else:
+            rate = current_learning_rate(self.model) if self.rate_varies else self.rate
         if loss is not None:
             if self.first_loss is None:
                 self.first_loss = abs(loss) or 1.0
@@ -294,7 +327,8 @@ class _RelayMixin:
         logs = _floats(logs)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        rate = current_learning_rate(self.model)
+        rate = (self.schedule.rate_at(self.step - 1) if self.schedule is not None
+                else current_learning_rate(self.model))
         self.history.setdefault("lr", []).append(rate if rate is not None else float("nan"))
         if self.run is not None:
             self.run.append_epoch(epoch + 1, logs, rate)
