@@ -33,6 +33,7 @@ from widgets.data_panel import DataPanel
 from widgets.document import Document
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
+from widgets.lr_panel import LRPanel
 from widgets.palette import LayerPalette
 from widgets.recovery import RecoveryStore
 from widgets.runs_panel import RunsPanel
@@ -69,13 +70,14 @@ class MainWindow(QMainWindow):
         self.runs_dir = Path(str(self.settings.value("runsDir", str(default_runs_dir()))))
         self.data_panel = DataPanel(self.document, auto_load=True)
         self.train_panel = TrainPanel(self.document, self.runs_dir)
+        self.lr_panel = LRPanel(self.document)
         self.runs_panel = RunsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.canvas, "Model")
         for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
-                              (self.runs_panel, "Runs")):
+                              (self.lr_panel, "LR finder"), (self.runs_panel, "Runs")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.palette.layer_requested.connect(self._on_palette_layer_requested)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.data_panel.dataset_loaded.connect(self.train_panel.set_dataset)
+        self.data_panel.dataset_loaded.connect(self.lr_panel.set_dataset)
         self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
         self._builder_docks_visible: dict[str, bool] = {}
@@ -248,7 +251,7 @@ class MainWindow(QMainWindow):
         document.setParent(self)
         self._connect_document()
         for panel in (self.canvas, self.inspector, self.summary, self.issues, self.data_panel,
-                      self.train_panel):
+                      self.train_panel, self.lr_panel):
             panel.set_document(document)
         self._bind_undo_actions(document.undo_stack)
         if self.loader.is_loaded:
@@ -583,8 +586,8 @@ class MainWindow(QMainWindow):
         self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
 
     def show_activity(self, name: str) -> None:
-        """Bring an activity tab to the front: model, data, train or runs."""
-        index = {"model": 0, "data": 1, "train": 2, "runs": 3}[name]
+        """Bring an activity tab to the front: model, data, train, lr or runs."""
+        index = {"model": 0, "data": 1, "train": 2, "lr": 3, "runs": 4}[name]
         self.tabs.setCurrentIndex(index)
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -668,6 +671,7 @@ class MainWindow(QMainWindow):
         self.recovery.clear()
         self._autosave.stop()
         self.train_panel.shutdown()
+        self.lr_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
         QApplication.instance().removeEventFilter(self)

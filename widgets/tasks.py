@@ -10,6 +10,7 @@ Cancel sets a flag the engine polls (design rule 3); nothing kills a thread.
 from __future__ import annotations
 
 import collections
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -205,3 +206,41 @@ class GuiBudget:
                 self.current = max(self.fastest, self.current / 1.5)
             self._mark = (now, cpu)
         return self.current
+
+
+class GuiThreadGarbage:
+    """Keeps Python's cyclic garbage collection on the GUI thread while runs train.
+
+    The collector runs in whichever thread happens to allocate, and training allocates a lot:
+    left to itself it collects in the worker, where it may destroy an unreachable Qt object
+    (a closed dialog, a replaced document) off the GUI thread. Qt then deadlocks or crashes
+    (seen: the worker inside ``QObject::~QObject`` waiting for the GIL, the GUI thread
+    waiting for Qt's lock). So while any run is active, automatic collection is off and the
+    panels collect the young generations from a GUI-thread timer, as the collector would.
+    """
+
+    holds = 0
+    was_enabled = True
+
+    @classmethod
+    def hold(cls) -> None:
+        if cls.holds == 0:
+            cls.was_enabled = gc.isenabled()
+            gc.disable()
+        cls.holds += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.holds = max(0, cls.holds - 1)
+        if cls.holds == 0 and cls.was_enabled:
+            gc.enable()
+
+    @staticmethod
+    def collect_young() -> None:
+        """Collect generation 0 (and 1) when the automatic collector would have."""
+        threshold0, threshold1, _ = gc.get_threshold()
+        count0, count1, _ = gc.get_count()
+        if count0 > threshold0:
+            # Never generation 2 here: over TensorFlow's heap a full pass takes ~200 ms, a
+            # GUI stall; it happens after the run, when automatic collection is back.
+            gc.collect(1 if count1 > threshold1 else 0)

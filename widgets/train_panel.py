@@ -17,7 +17,6 @@ per frame as one of a hundred.
 from __future__ import annotations
 
 import copy
-import gc
 import html
 import math
 import re
@@ -53,7 +52,7 @@ from widgets.commands import SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
 from widgets.inspector import ERROR_COLOR
-from widgets.tasks import GuiBudget, QtProgress, TaskRunner
+from widgets.tasks import GuiBudget, GuiThreadGarbage, QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -76,44 +75,6 @@ _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 _OPTIMIZER_OPTIONS_KEPT = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm")
 
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
-
-
-class GuiThreadGarbage:
-    """Keeps Python's cyclic garbage collection on the GUI thread while runs train.
-
-    The collector runs in whichever thread happens to allocate, and training allocates a lot:
-    left to itself it collects in the worker, where it may destroy an unreachable Qt object
-    (a closed dialog, a replaced document) off the GUI thread. Qt then deadlocks or crashes
-    (seen: the worker inside ``QObject::~QObject`` waiting for the GIL, the GUI thread
-    waiting for Qt's lock). So while any run is active, automatic collection is off and the
-    panels collect the young generations from a GUI-thread timer, as the collector would.
-    """
-
-    holds = 0
-    was_enabled = True
-
-    @classmethod
-    def hold(cls) -> None:
-        if cls.holds == 0:
-            cls.was_enabled = gc.isenabled()
-            gc.disable()
-        cls.holds += 1
-
-    @classmethod
-    def release(cls) -> None:
-        cls.holds = max(0, cls.holds - 1)
-        if cls.holds == 0 and cls.was_enabled:
-            gc.enable()
-
-    @staticmethod
-    def collect_young() -> None:
-        """Collect generation 0 (and 1) when the automatic collector would have."""
-        threshold0, threshold1, _ = gc.get_threshold()
-        count0, count1, _ = gc.get_count()
-        if count0 > threshold0:
-            # Never generation 2 here: over TensorFlow's heap a full pass takes ~200 ms, a
-            # GUI stall; it happens after the run, when automatic collection is back.
-            gc.collect(1 if count1 > threshold1 else 0)
 
 
 class GrowingArray:

@@ -274,3 +274,18 @@ def test_numbers_and_durations_read_as_people_write_them():
 def test_shutdown_without_a_run_is_harmless(panel):
     panel.shutdown()
     assert not panel.running and panel.state == "idle"
+
+
+def test_an_sgdr_run_draws_the_rate_the_schedule_editor_previews(qtbot, panel, document):
+    from widgets.commands import SetSectionCommand
+    from workbench.training.schedules import learning_rates
+
+    spec = {"name": "sgdr", "t0": 0.5, "t_mult": 2}
+    training = {**document.experiment.training, "schedule": spec, "epochs": 2, "batch_size": 64}
+    document.push(SetSectionCommand(document, "training", training))
+    result = train(qtbot, panel, 2)
+    assert result.status == "finished", result.reason
+    drawn = panel.lr_curve.getOriginalDataset()[1]  # a log axis shows log10 values
+    expected = learning_rates(spec, training["optimizer"]["learning_rate"], 23, 2)  # 1437 / 64
+    assert list(drawn) == pytest.approx(list(expected))
+    assert max(drawn) == pytest.approx(training["optimizer"]["learning_rate"])
