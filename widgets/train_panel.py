@@ -337,6 +337,10 @@ class TrainPanel(QWidget):
         if self._session is not None and self._state == RUNNING:
             self._session.pause()
             self._set_state(PAUSED)
+            # Nothing is drawn while paused: the batch in flight is shown at once, not at the
+            # pace a busy run had slowed the updates to.
+            self._budget.restart()
+            self._pace(PLOT_INTERVAL_S)
             self._draw_batches()
             self._show_status(f"Paused at epoch {self._epoch_now + 1}, batch {self._batch_now + 1}"
                               if self._steps else "Paused")

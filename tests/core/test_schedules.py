@@ -9,8 +9,14 @@ import pytest
 
 from workbench.errors import FormatError
 from workbench.training import TrainingConfig
-from workbench.training.schedules import (check_schedule, cycle_ends, learning_rates, momenta,
-                                          schedule_names, with_defaults)
+from workbench.training.schedules import (
+    check_schedule,
+    cycle_ends,
+    learning_rates,
+    momenta,
+    schedule_names,
+    with_defaults,
+)
 
 BASE = 0.1
 

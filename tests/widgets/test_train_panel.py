@@ -239,9 +239,13 @@ def test_pause_holds_training_and_resume_continues(qtbot, panel):
         qtbot.waitUntil(lambda: panel.batch_count >= 5, timeout=RUN_TIMEOUT_MS)
         qtbot.mouseClick(pause, Qt.MouseButton.LeftButton)
         assert pause.text() == "Resume" and panel.state == "paused"
-        qtbot.wait(300)  # the batch in flight lands and its report is delivered
-        held = panel.batch_count
-        qtbot.wait(300)
+        held = -1
+        for _ in range(20):  # the batch in flight lands and its report is delivered
+            qtbot.wait(300)
+            if panel.batch_count == held:
+                break
+            held = panel.batch_count
+        qtbot.wait(500)
         assert panel.batch_count == held
         assert "paused" in child(panel, QLabel, "trainStatus").text().lower()
         qtbot.mouseClick(pause, Qt.MouseButton.LeftButton)
