@@ -8,9 +8,9 @@ optimizer's state back exactly as they were, so it can run on a model in the mid
 training.
 
 Several suggestions are made from the curve, each with its name, because none is right for
-every curve: the steepest descent of the smoothed loss against log LR, the minimum divided by
-10, the valley (the longest descending stretch, its middle) and the edge where the loss starts
-rising (an upper bound, not a rate to train at).
+every curve: the steepest descent of the loss against log LR (of a centred average: the
+moving average lags), the minimum divided by 10, the valley (the longest descending stretch,
+its middle) and the edge where the loss starts rising (an upper bound, not a rate to train at).
 """
 
 from __future__ import annotations
@@ -242,10 +242,13 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray, losses: np.ndarray | None = N
     log_lr = np.log10(lrs)
     if bottom >= 2:
         # Up to the minimum: past it the loss rises and its slope says nothing about training.
-        slope = np.gradient(smoothed[:bottom + 1], log_lr[:bottom + 1])
+        # The slope of a centred average of the raw loss: the moving average lags the curve
+        # by ~1 / (1 - beta) batches, which would put the steepest point too late.
+        centred = _centred_average(losses)
+        slope = np.gradient(centred[:bottom + 1], log_lr[:bottom + 1])
         steep = int(np.argmin(slope))
         if slope[steep] < 0:
-            suggestions.append(Suggestion("steepest", "steepest descent of the smoothed loss",
+            suggestions.append(Suggestion("steepest", "steepest descent of the loss",
                                           float(lrs[steep]), steep))
     suggestions.append(Suggestion("minimum", "minimum loss / 10", float(lrs[bottom] / 10),
                                   _index_of(lrs, lrs[bottom] / 10)))
@@ -256,6 +259,15 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray, losses: np.ndarray | None = N
     edge = _edge(smoothed, losses, bottom)
     suggestions.append(Suggestion("edge", "loss starts rising (upper bound)", float(lrs[edge]), edge))
     return suggestions
+
+
+def _centred_average(values: np.ndarray) -> np.ndarray:
+    """A moving average over ~5% of the points centred on each (shorter at the ends)."""
+    half = max(2, len(values) // 40)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    index = np.arange(len(values))
+    low, high = np.maximum(0, index - half), np.minimum(len(values), index + half + 1)
+    return (sums[high] - sums[low]) / (high - low)
 
 
 def _index_of(lrs: np.ndarray, rate: float) -> int:
