@@ -10,7 +10,8 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, is_bundled
 
-PANELS = ("palette", "inspector", "summary", "issues", "data", "train", "lr", "runs")
+PANELS = ("palette", "inspector", "summary", "issues", "data", "train", "lr", "inspect", "embeddings",
+          "runs")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.screenshot:
         def _shoot() -> None:
-            if args.panel in ("data", "train", "lr", "runs"):
+            if args.panel in ("data", "train", "lr", "inspect", "embeddings", "runs"):
                 window.show_activity(args.panel)
             elif args.panel:
                 dock = window.docks[args.panel]

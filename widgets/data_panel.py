@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from widgets.commands import SetSectionCommand
 from widgets.document import Document
+from widgets.pictures import to_qimage
 from widgets.tasks import TaskRunner
 from workbench.data import DataConfig, data_warnings, load_dataset
 from workbench.data.config import (
@@ -746,7 +747,7 @@ class DataPanel(QWidget):
                 rows, classes = rows[keep], None if classes is None else classes[keep]
             self.sample_view.show_scatter(rows[:, :2], classes, names, axes)
             return
-        images = [_to_qimage(image) for image in _display_range(x)]
+        images = [to_qimage(image) for image in _display_range(x)]
         if labels is not None:
             texts = [_class_name(int(c), names) for c in labels[: len(x)]]
         elif dataset.task == "regression":
@@ -1105,22 +1106,3 @@ def _display_range(x: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def _to_qimage(image: np.ndarray) -> QImage:
-    """A uint8 (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array as a QImage (a deep copy)."""
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 3 and image.shape[-1] not in (3, 4):  # other channel counts: the first
-        image = image[..., 0]
-    if image.ndim == 1:  # a vector: one row of pixels
-        image = image[np.newaxis, :]
-    if image.ndim > 3:
-        image = image.reshape(image.shape[0], -1)
-    image = np.ascontiguousarray(image)
-    height, width = image.shape[:2]
-    if image.ndim == 2:
-        qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_Grayscale8)
-    elif image.shape[-1] == 3:
-        qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_RGB888)
-    else:
-        qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_RGBA8888)
-    return qimage.copy()  # the array's memory goes away when this function returns

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QLocale, Qt, QTimer, Signal
+from PySide6.QtCore import QLocale, Qt, Signal
 from PySide6.QtGui import QColor, QDoubleValidator
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -37,13 +37,12 @@ from PySide6.QtWidgets import (
 from widgets.commands import SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox
-from widgets.tasks import GuiThreadGarbage, TaskRunner
+from widgets.tasks import TaskRunner
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training import schedules
 
 _MARKER_COLORS = {"steepest": "#d62728", "minimum": "#2ca02c", "valley": "#9467bd", "edge": "#7f7f7f"}
-_GC_INTERVAL_MS = 100
 
 
 class RateField(QLineEdit):
@@ -83,14 +82,11 @@ class LRPanel(QWidget):
         self._lrs: list[float] = []
         self._losses: list[float] = []
         self._smoothed: list[float] = []
-        self._runner = TaskRunner(self)
+        self._runner = TaskRunner(self, keras_work=True)
         self._runner.stepped.connect(self._on_runner_stepped)
         self._runner.partials.connect(self._on_runner_partials)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
-        self._gc_timer = QTimer(self)
-        self._gc_timer.setInterval(_GC_INTERVAL_MS)
-        self._gc_timer.timeout.connect(GuiThreadGarbage.collect_young)
         self._build_ui()
         self.set_document(document)
 
@@ -140,8 +136,6 @@ class LRPanel(QWidget):
         self.progress_bar.setValue(0)
         self._show_status("Running the range test…")
         self.run_button.setText("Stop")
-        GuiThreadGarbage.hold()
-        self._gc_timer.start()
         self._runner.start(lambda progress: find_lr(experiment, dataset, config, progress, weights))
         return True
 
@@ -354,9 +348,6 @@ class LRPanel(QWidget):
 
     def _end_run(self) -> None:
         self.run_button.setText("Run")
-        if self._gc_timer.isActive():
-            self._gc_timer.stop()
-            GuiThreadGarbage.release()
 
     def _show_suggestions(self, result) -> None:
         self.suggestions.clear()

@@ -31,6 +31,8 @@ from widgets.commands import (
 )
 from widgets.data_panel import DataPanel
 from widgets.document import Document
+from widgets.embed_panel import EmbedPanel
+from widgets.inspect_panel import InspectPanel
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
 from widgets.lr_panel import LRPanel
@@ -71,13 +73,16 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel(self.document, auto_load=True)
         self.train_panel = TrainPanel(self.document, self.runs_dir)
         self.lr_panel = LRPanel(self.document)
+        self.inspect_panel = InspectPanel()
+        self.embed_panel = EmbedPanel()
         self.runs_panel = RunsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.canvas, "Model")
         for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
-                              (self.lr_panel, "LR finder"), (self.runs_panel, "Runs")):
+                              (self.lr_panel, "LR finder"), (self.inspect_panel, "Inspect"),
+                              (self.embed_panel, "Embeddings"), (self.runs_panel, "Runs")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
@@ -104,6 +109,8 @@ class MainWindow(QMainWindow):
         self.data_panel.dataset_loaded.connect(self.lr_panel.set_dataset)
         self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
+        self.inspect_panel.model_opened.connect(self._on_inspect_panel_model_opened)
+        self.embed_panel.sample_requested.connect(self._on_embed_panel_sample_requested)
         self._builder_docks_visible: dict[str, bool] = {}
         self.issues.node_activated.connect(self.canvas.centre_on_node)
         self.issues.count_changed.connect(self._on_issues_count_changed)
@@ -586,8 +593,9 @@ class MainWindow(QMainWindow):
         self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
 
     def show_activity(self, name: str) -> None:
-        """Bring an activity tab to the front: model, data, train, lr or runs."""
-        index = {"model": 0, "data": 1, "train": 2, "lr": 3, "runs": 4}[name]
+        """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings or runs."""
+        index = {"model": 0, "data": 1, "train": 2, "lr": 3, "inspect": 4, "embeddings": 5,
+                 "runs": 6}[name]
         self.tabs.setCurrentIndex(index)
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -607,9 +615,24 @@ class MainWindow(QMainWindow):
         self.runs_panel.refresh()
         if result.run is not None:
             self.statusBar().showMessage(f"Run {result.status}: {result.run.path}", 10000)
+        if result.model is not None and not self.inspect_panel.running:
+            label = f"run {result.run.id} (as trained)" if result.run is not None else "the last run"
+            self.inspect_panel.set_model(result.model, self.data_panel.dataset, label)
+            self._on_inspect_panel_model_opened(result.model, self.data_panel.dataset, label)
+
+    def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
+        """The panels that look at a trained model follow the Inspect panel's."""
+        if not self.embed_panel.running:
+            self.embed_panel.set_model(model, dataset, label)
+
+    def _on_embed_panel_sample_requested(self, index: int) -> None:
+        self.inspect_panel.show_sample(index)
+        self.show_activity("inspect")
 
     def _on_runs_panel_model_requested(self, run) -> None:
-        self.statusBar().showMessage(f"Selected run {run.id} for inspection", 6000)
+        if self.inspect_panel.open_path(run.path):
+            self.show_activity("inspect")
+            self.statusBar().showMessage(f"Opening run {run.id} in the Inspect panel", 6000)
 
     def _on_canvas_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -672,6 +695,8 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.train_panel.shutdown()
         self.lr_panel.shutdown()
+        self.inspect_panel.shutdown()
+        self.embed_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
         QApplication.instance().removeEventFilter(self)

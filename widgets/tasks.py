@@ -92,11 +92,15 @@ class TaskRunner(QObject):
     failed = Signal(str)
     running_changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, keras_work: bool = False):
+        """``keras_work``: the tasks run Keras, so Python's collector is held on the GUI thread
+        while one runs (see ``GuiThreadGarbage``)."""
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
         self.progress: QtProgress | None = None
+        self.keras_work = keras_work
+        self._holding = False
         self._timer = QTimer(self)
         self._timer.setInterval(_FRAME_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -116,6 +120,9 @@ class TaskRunner(QObject):
         self._thread.started.connect(self._worker.run)
         self._worker.finished.connect(self._on_worker_finished)
         self._worker.failed.connect(self._on_worker_failed)
+        if self.keras_work:
+            GuiThreadGarbage.hold()
+            self._holding = True
         self._timer.start()
         self._thread.start()
         self.running_changed.emit(True)
@@ -149,6 +156,8 @@ class TaskRunner(QObject):
 
     def _on_timer_timeout(self) -> None:
         self._flush()
+        if self._holding:
+            GuiThreadGarbage.collect_young()
 
     def _end(self) -> None:
         self._flush()
@@ -160,6 +169,9 @@ class TaskRunner(QObject):
         if self._worker is not None:
             self._worker.deleteLater()
         self._thread, self._worker = None, None
+        if self._holding:  # the worker has ended: collection may run anywhere again
+            self._holding = False
+            GuiThreadGarbage.release()
         self.running_changed.emit(False)
 
     def _on_worker_finished(self, result: object) -> None:

@@ -1,8 +1,10 @@
 """The one place that imports Keras and talks to the backend.
 
 TensorFlow takes seconds to import, so nothing imports Keras at module level: callers use
-``keras_module()`` when they first need it. Gradient helpers for the inspection tools will
-live here too, so that JAX and PyTorch backends can be added without touching algorithms.
+``keras_module()`` when they first need it. The gradient helpers of the inspection tools
+(``tf.GradientTape``, ``tf.function``) live beside the tools in ``workbench/inspect/gradients.py``,
+the one other backend-specific module, so that JAX and PyTorch backends can be added there
+without touching the algorithms.
 """
 
 from __future__ import annotations

@@ -285,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how the rate rises (default exponential)")
     sub.add_argument("--seed", type=int, help="seed for batches and dropout (default 0)")
     sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
+
+    from workbench.inspect import cli as inspect_commands
+    from workbench.inspect import embed_cli as embed_commands
+
+    inspect_commands.add_commands(add)  # explain, filters
+    embed_commands.add_commands(add)  # embed, evaluate
     return parser
 
 
