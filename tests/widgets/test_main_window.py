@@ -254,3 +254,22 @@ def test_ctrl_z_in_a_committed_field_undoes_the_model(window, qtbot):
     qtbot.keyClick(field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert field.text() == "typed" and "dense" not in window.document.graph.nodes
     close_without_prompt(window)
+
+
+def test_open_model_in_the_runs_tab_feeds_inspect_and_embeddings(qtbot, window):
+    from workbench.runs import RunStore
+    from workbench.training import TrainingSession
+
+    experiment = Experiment.load(DEFAULT_EXPERIMENT)
+    result = TrainingSession(experiment, store=RunStore(window.runs_dir), epochs=1).run()
+    assert result.status == "finished", result.reason
+    with qtbot.waitSignal(window.inspect_panel.task_finished, timeout=60_000) as done:
+        window.runs_panel.model_requested.emit(result.run)
+    assert done.args[0] == "open"
+    assert window.tabs.currentWidget().widget() is window.inspect_panel
+    assert result.run.id in window.inspect_panel.model_label.text()
+    assert window.embed_panel.model is window.inspect_panel.model
+    assert window.embed_panel.dataset is not None
+    window.embed_panel.sample_requested.emit(4)  # a point clicked in the scatter
+    assert window.inspect_panel.sample_field.value() == 4
+    close_without_prompt(window)
