@@ -10,8 +10,8 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, is_bundled
 
-PANELS = ("palette", "inspector", "summary", "issues", "data", "train", "lr", "inspect", "embeddings",
-          "runs")
+ACTIVITIES = ("data", "train", "lr", "inspect", "embeddings", "evaluate", "runs")
+PANELS = ("palette", "inspector", "summary", "issues") + ACTIVITIES
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.screenshot:
         def _shoot() -> None:
-            if args.panel in ("data", "train", "lr", "inspect", "embeddings", "runs"):
+            if args.panel in ACTIVITIES:
                 window.show_activity(args.panel)
             elif args.panel:
                 dock = window.docks[args.panel]

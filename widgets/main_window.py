@@ -32,6 +32,7 @@ from widgets.commands import (
 from widgets.data_panel import DataPanel
 from widgets.document import Document
 from widgets.embed_panel import EmbedPanel
+from widgets.evaluate_panel import EvaluatePanel
 from widgets.inspect_panel import InspectPanel
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.lr_panel = LRPanel(self.document)
         self.inspect_panel = InspectPanel()
         self.embed_panel = EmbedPanel()
+        self.evaluate_panel = EvaluatePanel()
         self.runs_panel = RunsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
@@ -82,7 +84,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.canvas, "Model")
         for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
                               (self.lr_panel, "LR finder"), (self.inspect_panel, "Inspect"),
-                              (self.embed_panel, "Embeddings"), (self.runs_panel, "Runs")):
+                              (self.embed_panel, "Embeddings"), (self.evaluate_panel, "Evaluate"),
+                              (self.runs_panel, "Runs")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
@@ -111,6 +114,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
         self.inspect_panel.model_opened.connect(self._on_inspect_panel_model_opened)
         self.embed_panel.sample_requested.connect(self._on_embed_panel_sample_requested)
+        self.evaluate_panel.sample_requested.connect(self._on_embed_panel_sample_requested)
         self._builder_docks_visible: dict[str, bool] = {}
         self.issues.node_activated.connect(self.canvas.centre_on_node)
         self.issues.count_changed.connect(self._on_issues_count_changed)
@@ -593,9 +597,10 @@ class MainWindow(QMainWindow):
         self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
 
     def show_activity(self, name: str) -> None:
-        """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings or runs."""
+        """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings,
+        evaluate or runs."""
         index = {"model": 0, "data": 1, "train": 2, "lr": 3, "inspect": 4, "embeddings": 5,
-                 "runs": 6}[name]
+                 "evaluate": 6, "runs": 7}[name]
         self.tabs.setCurrentIndex(index)
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -622,10 +627,12 @@ class MainWindow(QMainWindow):
 
     def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
         """The panels that look at a trained model follow the Inspect panel's."""
-        if not self.embed_panel.running:
-            self.embed_panel.set_model(model, dataset, label)
+        for panel in (self.embed_panel, self.evaluate_panel):
+            if not panel.running:
+                panel.set_model(model, dataset, label)
 
     def _on_embed_panel_sample_requested(self, index: int) -> None:
+        """A sample clicked in the Embeddings or Evaluate tab opens in the Inspect tab."""
         self.inspect_panel.show_sample(index)
         self.show_activity("inspect")
 
@@ -697,6 +704,7 @@ class MainWindow(QMainWindow):
         self.lr_panel.shutdown()
         self.inspect_panel.shutdown()
         self.embed_panel.shutdown()
+        self.evaluate_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
         QApplication.instance().removeEventFilter(self)
