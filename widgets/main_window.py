@@ -33,6 +33,7 @@ from widgets.data_panel import DataPanel
 from widgets.document import Document
 from widgets.embed_panel import EmbedPanel
 from widgets.evaluate_panel import EvaluatePanel
+from widgets.export_dialog import ExportDialog
 from widgets.inspect_panel import InspectPanel
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
@@ -443,15 +444,37 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
-    def export_dialog(self) -> None:
-        start = self._last_folder() / f"{self.document.title}.keras"
-        path, chosen = QFileDialog.getSaveFileName(self, "Export model", str(start),
-                                                   "Keras model (*.keras);;HDF5 model (*.h5)")
-        if path:
-            target = Path(path)
-            if target.suffix.lower() not in MODEL_SUFFIXES:
-                target = target.with_name(target.name + (".h5" if "h5" in chosen else ".keras"))
-            self.export_model(target)
+    def export_dialog(self) -> ExportDialog | None:
+        """Export the model graph, or the last trained or opened model, in any format."""
+        if not self.loader.is_loaded:
+            self.show_error("Cannot export yet", "TensorFlow is still loading; try again shortly.")
+            return None
+        # A frozen copy: edits made while the export runs do not change it.
+        experiment = Experiment.from_dict(self.document.experiment.to_dict(),
+                                          path=self.document.experiment.path)
+        weights = dict(self.document.weights or {})
+
+        def from_graph():
+            from workbench.export.source import ExportSource
+            from workbench.graph.convert import build_model
+
+            return ExportSource.from_model(build_model(experiment.graph, weights or None).model,
+                                           experiment, trained=bool(weights))
+
+        state = "imported weights" if weights else "untrained"
+        sources = [(f"The model graph ({state})", from_graph)]
+        trained = self.inspect_panel.model
+        if trained is not None:
+            label = self.inspect_panel.source_label or "the last trained model"
+            sources.insert(0, (f"Trained: {label}", lambda: trained))
+        dialog = ExportDialog(sources, self.document.title, self._last_folder(), self)
+        dialog.exported.connect(self._on_export_dialog_exported)
+        dialog.show()
+        return dialog
+
+    def _on_export_dialog_exported(self, result) -> None:
+        if result is not None:
+            self.statusBar().showMessage(f"Exported {result.path}", 8000)
 
     def export_model(self, path: Path) -> bool:
         """Build the graph (with any imported weights) and save it as .keras or .h5."""

@@ -19,7 +19,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Silence file descriptor 2 for a moment.
 
     TensorFlow prints start-up notes (oneDNN, "no CUDA drivers") from C++ before its logging
@@ -50,7 +50,7 @@ def keras_module() -> ModuleType:
     if "keras" in sys.modules and getattr(sys.modules["keras"], "ops", None) is not None:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         import keras
 
         keras.ops.convert_to_tensor(0)  # initialises the devices, which prints too

@@ -273,3 +273,22 @@ def test_open_model_in_the_runs_tab_feeds_inspect_and_embeddings(qtbot, window):
     window.embed_panel.sample_requested.emit(4)  # a point clicked in the scatter
     assert window.inspect_panel.sample_field.value() == 4
     close_without_prompt(window)
+
+
+@pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("tflite", "m.tflite")])
+def test_the_export_dialog_writes_and_verifies(qtbot, window, tmp_path, fmt, name):
+    dialog = window.export_dialog()
+    dialog.format_field.setCurrentIndex(dialog.format_field.findData(fmt))
+    dialog.path_field.setText(str(tmp_path / name))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000) as done:
+        dialog.export_button.click()
+    result = done.args[0]
+    assert result is not None and (tmp_path / name).exists()
+    assert result.verification.ok
+    assert "matches" in dialog.report.text() and "no trained weights" in dialog.report.text()
+    dialog.path_field.setText(str(tmp_path / "missing" / name))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000) as done:
+        dialog.export_button.click()
+    assert done.args[0] is None and "Not exported" in dialog.report.text()
+    dialog.reject()
+    close_without_prompt(window)
