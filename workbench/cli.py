@@ -287,12 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
 
     from workbench.export import cli as export_commands
+    from workbench.generate import cli as generate_commands
     from workbench.inspect import cli as inspect_commands
     from workbench.inspect import embed_cli as embed_commands
 
     inspect_commands.add_commands(add)  # explain, filters
     embed_commands.add_commands(add)  # embed, evaluate
     export_commands.add_commands(add)  # export
+    generate_commands.add_commands(add)  # style, attack
     return parser
 
 

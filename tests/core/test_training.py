@@ -201,3 +201,17 @@ def test_snapshot_ensemble_keeps_snapshots_and_scores_them(keras, tmp_path):
     assert 0.8 < ensemble["final_val_accuracy"] <= 1 and 0.8 < ensemble["ensemble_val_accuracy"] <= 1
     assert ensemble["final_val_accuracy"] == pytest.approx(result.history["val_accuracy"][-1], abs=1e-6)
     assert result.run.info().final_metrics["ensemble_val_accuracy"] == ensemble["ensemble_val_accuracy"]
+
+
+def test_adversarial_training_is_a_training_option(keras, tmp_path):
+    from workbench.errors import FormatError as _FormatError
+
+    spec = {"method": "fgsm", "epsilon": 0.1}
+    result = TrainingSession(experiment(epochs=1, adversarial=spec), store=RunStore(tmp_path)).run()
+    assert result.status == "finished", result.reason
+    assert result.run.experiment().training["adversarial"]["epsilon"] == 0.1
+    saved = result.run.load_model("final")
+    assert type(saved).__name__ == "Functional"  # the run keeps a plain model
+    with pytest.raises(_FormatError) as caught:
+        TrainingConfig.from_dict({"adversarial": {"method": "fgsm", "epsilon": -1}})
+    assert caught.value.where.startswith("training.adversarial")

@@ -125,6 +125,10 @@ class TrainingConfig:
         if self.schedule and self.schedule.get("name", "constant") != "constant" and self.reduce_lr:
             raise FormatError("training.reduce_lr", "a schedule sets the rate of every batch, so "
                               "ReduceLROnPlateau would be overruled: turn one of them off")
+        if self.extra.get("adversarial") is not None:
+            from workbench.generate.adversarial_training import check_adversarial
+
+            check_adversarial(self.extra["adversarial"])
         if not isinstance(self.checkpoint_best, bool):
             raise FormatError("training.checkpoint_best", "expected true or false")
         if not isinstance(self.mixed_precision, bool):

@@ -136,7 +136,7 @@ class TrainingSession:
             if self.config.mixed_precision:
                 keras.config.set_dtype_policy("mixed_float16")
             with device_scope(self.device):
-                model = self._compile()
+                model = self._compile(dataset)
                 self.progress.step(0, self.config.epochs, f"training on {self.device}")
                 callbacks = self._callbacks(relay, run, dataset)
                 model.fit(
@@ -169,10 +169,15 @@ class TrainingSession:
 
         return load_dataset(self.experiment.data, self.progress)
 
-    def _compile(self):
+    def _compile(self, dataset=None):
         from workbench.graph.convert import build_model
 
         model = build_model(self.experiment.graph, self.weights).model
+        adversarial = self.config.extra.get("adversarial")
+        if adversarial:  # adversarial training: part of each batch replaced by attacks
+            from workbench.generate.adversarial_training import adversarial_model, data_value_range
+
+            model = adversarial_model(model, adversarial, data_value_range(dataset))
         model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
                       metrics=list(self.config.metrics))
         return model
