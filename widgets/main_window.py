@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from widgets.attack_panel import AttackPanel
 from widgets.backend_loader import BackendLoader
 from widgets.canvas.canvas import GraphCanvas
 from widgets.commands import (
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.inspect_panel = InspectPanel()
         self.embed_panel = EmbedPanel()
         self.evaluate_panel = EvaluatePanel()
+        self.attack_panel = AttackPanel()
         self.runs_panel = RunsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
         for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
                               (self.lr_panel, "LR finder"), (self.inspect_panel, "Inspect"),
                               (self.embed_panel, "Embeddings"), (self.evaluate_panel, "Evaluate"),
-                              (self.runs_panel, "Runs")):
+                              (self.attack_panel, "Attack"), (self.runs_panel, "Runs")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
@@ -621,9 +623,9 @@ class MainWindow(QMainWindow):
 
     def show_activity(self, name: str) -> None:
         """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings,
-        evaluate or runs."""
+        evaluate, attack or runs."""
         index = {"model": 0, "data": 1, "train": 2, "lr": 3, "inspect": 4, "embeddings": 5,
-                 "evaluate": 6, "runs": 7}[name]
+                 "evaluate": 6, "attack": 7, "runs": 8}[name]
         self.tabs.setCurrentIndex(index)
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -650,7 +652,7 @@ class MainWindow(QMainWindow):
 
     def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
         """The panels that look at a trained model follow the Inspect panel's."""
-        for panel in (self.embed_panel, self.evaluate_panel):
+        for panel in (self.embed_panel, self.evaluate_panel, self.attack_panel):
             if not panel.running:
                 panel.set_model(model, dataset, label)
 
@@ -728,6 +730,7 @@ class MainWindow(QMainWindow):
         self.inspect_panel.shutdown()
         self.embed_panel.shutdown()
         self.evaluate_panel.shutdown()
+        self.attack_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
         QApplication.instance().removeEventFilter(self)
