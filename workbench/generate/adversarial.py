@@ -19,13 +19,14 @@ epsilon does not compile again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from workbench.backend import keras_module
 from workbench.errors import FormatError, WorkbenchError
 from workbench.generate import gradients
+from workbench.settings import PlainSettings
 from workbench.tasks import NullProgress, Progress
 
 METHODS = ("fgsm", "bim", "pgd")
@@ -36,7 +37,7 @@ _TINY = 1e-12
 
 
 @dataclass
-class AttackSettings:
+class AttackSettings(PlainSettings):
     """How an attack runs (plain data: ``get_config``/``from_config``).
 
     Attributes:
@@ -95,19 +96,6 @@ class AttackSettings:
         if self.method == "fgsm":
             return float(self.epsilon)
         return float(self.step_size) if self.step_size is not None else 2.5 * self.epsilon / self.steps
-
-    def get_config(self) -> dict:
-        config = asdict(self)
-        config["value_range"] = list(self.value_range)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> AttackSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise FormatError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
-        return cls(**config)
 
 
 @dataclass

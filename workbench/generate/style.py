@@ -26,7 +26,7 @@ and the [0, 1] bounds. Every step checks ``progress.cancelled()`` and reports; e
 from __future__ import annotations
 
 import weakref
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from workbench.backend import keras_module
 from workbench.errors import FormatError, WorkbenchError
 from workbench.generate import gradients
 from workbench.generate.extractor import FeatureExtractor
+from workbench.settings import PlainSettings
 from workbench.tasks import NullProgress, Progress
 
 OPTIMIZERS = ("adam", "lbfgs")
@@ -42,7 +43,7 @@ _EPS = 1e-8  # keeps a target of zeros (a dead layer) from dividing by zero
 
 
 @dataclass
-class StyleSettings:
+class StyleSettings(PlainSettings):
     """How style transfer runs (plain data: ``get_config``/``from_config``).
 
     Attributes:
@@ -93,20 +94,6 @@ class StyleSettings:
         for name, ok, wanted in checks:
             if not ok:
                 raise FormatError(name, f"expected {wanted} (got {getattr(self, name)!r})")
-
-    def get_config(self) -> dict:
-        config = asdict(self)
-        if self.size is not None:
-            config["size"] = list(self.size)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> StyleSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise FormatError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
-        return cls(**config)
 
 
 @dataclass

@@ -13,7 +13,7 @@ filters of one layer costs about as much as one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,11 +29,12 @@ from workbench.inspect.layers import (
     walk,
 )
 from workbench.inspect.score import score_head
+from workbench.settings import PlainSettings
 from workbench.tasks import NullProgress, Progress
 
 
 @dataclass
-class MaximizeSettings:
+class MaximizeSettings(PlainSettings):
     """How activation maximization runs (plain data: ``get_config``/``from_config``).
 
     Attributes:
@@ -68,19 +69,6 @@ class MaximizeSettings:
         for name, ok in checks:
             if not ok:
                 raise FormatError(name, f"invalid value {getattr(self, name)!r}")
-
-    def get_config(self) -> dict:
-        config = asdict(self)
-        config["value_range"] = list(self.value_range)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> MaximizeSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise FormatError(unknown[0], f"unknown setting; known: {', '.join(sorted(known))}")
-        return cls(**config)
 
 
 @dataclass
