@@ -224,12 +224,7 @@ class AttackPanel(QWidget):
         self.saliency_button.setEnabled(ready and self.result is not None)
 
     def _samples(self):
-        dataset = self.dataset
-        if dataset is None:
-            return None
-        if dataset.x_val is not None:
-            return dataset.x_val, dataset.y_val
-        return (dataset.x_train, dataset.y_train) if dataset.x_train is not None else None
+        return self.dataset.held_out() if self.dataset is not None else None
 
     @staticmethod
     def _range(x) -> tuple[float, float]:

@@ -224,14 +224,7 @@ class EmbedPanel(QWidget):
         self.compute_button.setEnabled(self.running or ready)
 
     def _samples(self):
-        dataset = self.dataset
-        if dataset is None:
-            return None
-        if dataset.x_val is not None:
-            return dataset.x_val, dataset.y_val
-        if dataset.x_train is not None:
-            return dataset.x_train, dataset.y_train
-        return None
+        return self.dataset.held_out() if self.dataset is not None else None
 
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status.setText(text)

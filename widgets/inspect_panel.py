@@ -444,9 +444,8 @@ class InspectPanel(QWidget):
         return int(shape[-1] or 0)
 
     def _samples(self):
-        if self.dataset is None:
-            return None
-        return self.dataset.x_val if self.dataset.x_val is not None else self.dataset.x_train
+        held_out = self.dataset.held_out() if self.dataset is not None else None
+        return held_out[0] if held_out is not None else None
 
     def _value_range(self) -> tuple[float, float]:
         samples = self._samples()
@@ -460,7 +459,7 @@ class InspectPanel(QWidget):
         samples = self._samples()
         if samples is None or not 0 <= index < len(samples):
             return
-        labels = self.dataset.y_val if self.dataset.x_val is not None else self.dataset.y_train
+        labels = self.dataset.held_out()[1]
         caption = f"validation sample {index}"
         if labels is not None and np.ndim(labels[index]) <= 1:
             label = int(np.argmax(labels[index])) if np.ndim(labels[index]) == 1 else int(labels[index])

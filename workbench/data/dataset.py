@@ -86,6 +86,15 @@ class Dataset:
         return self.extras.get("val_count")
 
     # ---------------------------------------------------------------- samples
+    def held_out(self) -> tuple | None:
+        """(x, y) to look at a trained model with: the validation arrays, the training ones
+        when there is no validation split, None for streamed data."""
+        if self.x_val is not None:
+            return self.x_val, self.y_val
+        if self.x_train is not None:
+            return self.x_train, self.y_train
+        return None
+
     def sample(self, n: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` examples (inputs, targets) of a split, for previews and checks.
 
