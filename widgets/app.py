@@ -10,7 +10,7 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, is_bundled
 
-ACTIVITIES = ("data", "train", "lr", "inspect", "embeddings", "evaluate", "attack", "runs")
+ACTIVITIES = ("data", "train", "lr", "inspect", "embeddings", "evaluate", "style", "attack", "runs")
 PANELS = ("palette", "inspector", "summary", "issues") + ACTIVITIES
 
 

@@ -108,17 +108,9 @@ class InspectPanel(QWidget):
     def open_path(self, path: str | Path) -> bool:
         """Open a run folder or a model file in the worker (its data too, for a run)."""
         def work(progress):
-            from workbench.inspect.source import open_model_source
+            from workbench.inspect.source import open_with_data
 
-            source = open_model_source(path)
-            dataset = None
-            if source.experiment is not None:
-                progress.step(0, None, "loading the run's data")
-                try:
-                    dataset = source.dataset(progress)
-                except WorkbenchError:
-                    dataset = None  # the model is still worth inspecting with image files
-            return source, dataset
+            return open_with_data(path, progress)
 
         return self._start("open", work, f"Opening {path}…")
 
@@ -528,9 +520,8 @@ class InspectPanel(QWidget):
         task, self._task = self._task, ""
         if task == "open":
             source, dataset = result
-            label = f"{source.path.name}" + (f" ({source.checkpoint} model)" if source.checkpoint else "")
-            self.set_model(source.model, dataset, label)
-            self.model_opened.emit(source.model, dataset, label)
+            self.set_model(source.model, dataset, source.label)
+            self.model_opened.emit(source.model, dataset, source.label)
             self._show_status(f"Opened {source.path}"
                               + ("" if dataset is not None else ": open an image to inspect it"))
         elif task == "explain":

@@ -42,6 +42,7 @@ from widgets.lr_panel import LRPanel
 from widgets.palette import LayerPalette
 from widgets.recovery import RecoveryStore
 from widgets.runs_panel import RunsPanel
+from widgets.style_panel import StylePanel
 from widgets.summary_panel import ModelSummary
 from widgets.train_panel import TrainPanel
 from workbench.errors import UnsafeModelError, WorkbenchError
@@ -79,23 +80,27 @@ class MainWindow(QMainWindow):
         self.inspect_panel = InspectPanel()
         self.embed_panel = EmbedPanel()
         self.evaluate_panel = EvaluatePanel()
+        self.style_panel = StylePanel()
         self.attack_panel = AttackPanel()
         self.runs_panel = RunsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.canvas, "Model")
-        for widget, title in ((self.data_panel, "Data"), (self.train_panel, "Train"),
-                              (self.lr_panel, "LR finder"), (self.inspect_panel, "Inspect"),
-                              (self.embed_panel, "Embeddings"), (self.evaluate_panel, "Evaluate"),
-                              (self.attack_panel, "Attack"), (self.runs_panel, "Runs")):
+        self._activity_tabs = {"model": 0}
+        for name, widget, title in (
+                ("data", self.data_panel, "Data"), ("train", self.train_panel, "Train"),
+                ("lr", self.lr_panel, "LR finder"), ("inspect", self.inspect_panel, "Inspect"),
+                ("embeddings", self.embed_panel, "Embeddings"),
+                ("evaluate", self.evaluate_panel, "Evaluate"), ("style", self.style_panel, "Style"),
+                ("attack", self.attack_panel, "Attack"), ("runs", self.runs_panel, "Runs")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
             scroller.setWidgetResizable(True)
             scroller.setFrameShape(QScrollArea.Shape.NoFrame)
             scroller.setWidget(widget)
-            self.tabs.addTab(scroller, title)
+            self._activity_tabs[name] = self.tabs.addTab(scroller, title)
         self.setCentralWidget(self.tabs)
         self._pending_open: list[Path] = []
         self._make_docks()
@@ -623,10 +628,8 @@ class MainWindow(QMainWindow):
 
     def show_activity(self, name: str) -> None:
         """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings,
-        evaluate, attack or runs."""
-        index = {"model": 0, "data": 1, "train": 2, "lr": 3, "inspect": 4, "embeddings": 5,
-                 "evaluate": 6, "attack": 7, "runs": 8}[name]
-        self.tabs.setCurrentIndex(index)
+        evaluate, style, attack or runs."""
+        self.tabs.setCurrentIndex(self._activity_tabs[name])
 
     def _on_tabs_current_changed(self, index: int) -> None:
         # The builder's docks only make sense next to the canvas: the other activities get
@@ -652,7 +655,7 @@ class MainWindow(QMainWindow):
 
     def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
         """The panels that look at a trained model follow the Inspect panel's."""
-        for panel in (self.embed_panel, self.evaluate_panel, self.attack_panel):
+        for panel in (self.embed_panel, self.evaluate_panel, self.style_panel, self.attack_panel):
             if not panel.running:
                 panel.set_model(model, dataset, label)
 
@@ -730,6 +733,7 @@ class MainWindow(QMainWindow):
         self.inspect_panel.shutdown()
         self.embed_panel.shutdown()
         self.evaluate_panel.shutdown()
+        self.style_panel.shutdown()
         self.attack_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()

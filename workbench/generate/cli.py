@@ -30,13 +30,12 @@ from workbench.inspect.cli import (
 )
 
 SWEEP_SUFFIXES = (".png", ".csv", ".json")
-LONGEST_SIDE = 256  # the default picture size caps the content image's longer side here (CPU time)
 
 
 def add_commands(add) -> None:
     """Register ``style`` and ``attack``."""
     from workbench.generate.adversarial import METHODS, NORMS
-    from workbench.generate.style import INITS, OPTIMIZERS
+    from workbench.generate.style import INITS, LONGEST_SIDE, OPTIMIZERS
 
     sub = add("style", cmd_style, "neural style transfer: the content of one image painted in "
                                   "the style of another (Gatys et al.)")
@@ -119,11 +118,11 @@ def add_commands(add) -> None:
 # ----------------------------------------------------------------------------- style
 def cmd_style(args: argparse.Namespace) -> int:
     from workbench.generate.style import StyleSettings, style_transfer
-    from workbench.inspect.images import save_picture
+    from workbench.inspect.images import load_unit_image, save_picture
 
     out = _output_path(args.out)
-    content = _picture(args.content)
-    style = _picture(args.style)
+    content = load_unit_image(args.content)
+    style = load_unit_image(args.style)
     notes: list[str] = []
     settings = StyleSettings(
         steps=_at_least(args.steps, 1, "--steps"), size=_size(args.size, content, notes),
@@ -181,17 +180,10 @@ def _extractor(args, notes: list[str], progress):
     return model_extractor(source.model, style_layers, content_layers, value_range)
 
 
-def _picture(path: str) -> np.ndarray:
-    """An image file as values in [0, 1] (8-bit pixels divided by 255)."""
-    from workbench.inspect.images import load_image
-
-    image = load_image(path)
-    top = float(image.max()) if image.size else 0.0
-    return image / (255.0 if top <= 255 else top)
-
-
 def _size(text: str | None, content: np.ndarray, notes: list[str]) -> tuple[int, int]:
     """(width, height) from WIDTHxHEIGHT, else the content image's size, capped."""
+    from workbench.generate.style import LONGEST_SIDE, capped_size
+
     if text:
         parts = text.lower().split("x")
         try:
@@ -202,10 +194,8 @@ def _size(text: str | None, content: np.ndarray, notes: list[str]) -> tuple[int,
         if width < 1 or height < 1:
             raise WorkbenchError(f"--size: width and height must be at least 1 (got {text!r})")
         return width, height
-    height, width = content.shape[:2]
-    if max(height, width) > LONGEST_SIDE:
-        scale = LONGEST_SIDE / max(height, width)
-        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    width, height = capped_size(content.shape, LONGEST_SIDE)
+    if (height, width) != content.shape[:2]:
         notes.append(f"the picture is {width}x{height}, the content image scaled down to "
                      f"{LONGEST_SIDE} pixels on its longer side (give --size to choose)")
     return width, height

@@ -40,6 +40,9 @@ VGG19_MD5 = "253f8cb515780f3b799900260a226db6"  # Keras' own checksum of the fil
 # Gatys et al.: content from conv4_2, style from the first convolution of every block.
 VGG19_CONTENT_LAYERS = ("block4_conv2",)
 VGG19_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+# every convolution of VGG19, input to output: the layers a user may pick without building it
+VGG19_CONV_LAYERS = tuple(f"block{block}_conv{i}" for block, count in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+                          for i in range(1, count + 1))
 _VGG_MEAN_BGR = (103.939, 116.779, 123.68)  # the "caffe" preprocessing of keras.applications.vgg19
 
 _VGG_MODELS: dict[str, Any] = {}  # weights file -> the loaded VGG19: built once per process

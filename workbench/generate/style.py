@@ -38,6 +38,7 @@ from workbench.settings import PlainSettings
 from workbench.tasks import NullProgress, Progress
 
 OPTIMIZERS = ("adam", "lbfgs")
+LONGEST_SIDE = 256  # the default picture size caps the content image's longer side here (CPU time)
 INITS = ("content", "noise")
 _EPS = 1e-8  # keeps a target of zeros (a dead layer) from dividing by zero
 
@@ -361,6 +362,16 @@ def _rgb(image: np.ndarray, what: str) -> np.ndarray:
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     return np.ascontiguousarray(image[..., :3])
+
+
+def capped_size(shape: tuple, longest: int = LONGEST_SIDE) -> tuple[int, int]:
+    """(width, height) of an image of ``shape`` (H, W, ...) scaled down, keeping its aspect, so
+    that its longer side is at most ``longest`` pixels."""
+    height, width = int(shape[0]), int(shape[1])
+    if max(height, width) > longest:
+        scale = longest / max(height, width)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
 
 
 def _picture_size(content, settings, extractor, notes) -> tuple[int, int]:

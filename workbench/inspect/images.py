@@ -113,6 +113,18 @@ def load_image(path: str | Path) -> np.ndarray:
     return array if array.ndim == 3 else array[..., None]
 
 
+def load_unit_image(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, C) float32 values in [0, 1]: 8-bit pixels divided by 255 (16-bit
+    ones by their largest value).
+
+    Raises:
+        WorkbenchError: missing or unreadable file.
+    """
+    image = load_image(path)
+    top = float(image.max()) if image.size else 0.0
+    return image / (255.0 if top <= 255 else top)
+
+
 def colorize(heat: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """(H, W) values in [0, 1] as (H, W, 3) float RGB in [0, 1] through a matplotlib colormap.
 

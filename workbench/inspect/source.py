@@ -54,6 +54,26 @@ class ModelSource:
             raise WorkbenchError("loading the data was cancelled")
         return dataset
 
+    @property
+    def label(self) -> str:
+        """How panels name it: the file or folder name, and which checkpoint of a run."""
+        return self.path.name + (f" ({self.checkpoint} model)" if self.checkpoint else "")
+
+
+def open_with_data(path: str | Path, progress=None) -> tuple[ModelSource, Any]:
+    """``open_model_source(path)`` and, for a run, its data; the data is None for a model file
+    or when it cannot be loaded (the model is still worth using with image files)."""
+    source = open_model_source(path)
+    dataset = None
+    if source.experiment is not None:
+        if progress is not None:
+            progress.step(0, None, "loading the run's data")
+        try:
+            dataset = source.dataset(progress)
+        except WorkbenchError:
+            dataset = None
+    return source, dataset
+
 
 def is_run_folder(path: str | Path) -> bool:
     """Whether ``path`` is a run folder (a folder with ``run.json``)."""
