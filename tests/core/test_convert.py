@@ -92,6 +92,21 @@ def test_nested_backbone_classifier_keeps_weights(keras):
     assert validate(graph).total_params == model.count_params()
 
 
+@pytest.mark.parametrize("case", ["direct", "called twice", "one of two outputs"])
+def test_a_nested_model_whose_output_is_the_model_output(keras, case):
+    # Keras numbers a nested functional model's calls from 1 in ``output_layers`` (its
+    # construction is call 0) but from 0 in ``inbound_nodes``.
+    inner_input = keras.Input((4,))
+    inner = keras.Model(inner_input, keras.layers.Dense(4, name="inner_dense")(inner_input), name="inner")
+    inputs = keras.Input((4,), name="x")
+    first = inner(keras.layers.Dense(4, name="pre")(inputs))
+    outputs = {"direct": first, "called twice": inner(first),
+               "one of two outputs": [keras.layers.Dense(2, name="head")(first), first]}[case]
+    model = keras.Model(inputs, outputs, name="outer")
+    graph, weights = from_keras(model)
+    assert_same_outputs(model, to_keras(graph, weights))
+
+
 def test_sequential_with_nested_sequential(keras):
     inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="inner_dense")],
                              name="inner")

@@ -282,10 +282,19 @@ def _from_functional(model, config: dict) -> ModelGraph:
                 raise ModelFileError(f"layer {name!r} reads from an unknown layer {source!r}")
             graph.connect(call_ids[(source, call_index)], node_id, port, output_index)
     graph.set_input_order([call_ids[(n, i)] for n, i, _ in _as_refs(config["input_layers"])])
-    graph.set_outputs(
-        [OutputRef(call_ids[(n, i)], t) for n, i, t in _as_refs(config["output_layers"])]
-    )
+    graph.set_outputs([OutputRef(call_ids[(n, _model_call_index(model, n, i))], t)
+                       for n, i, t in _as_refs(config["output_layers"])])
     return graph
+
+
+def _model_call_index(model, name: str, index: int) -> int:
+    """The call index of an output reference. Keras counts a nested functional model's own
+    construction as its call 0 in ``output_layers`` (and not in ``inbound_nodes``): its loader
+    subtracts one for them, and so does this."""
+    keras = keras_module()
+    layer = model.get_layer(name) if name in {layer.name for layer in model.layers} else None
+    functional = isinstance(layer, keras.Model) and not isinstance(layer, keras.Sequential)
+    return index - 1 if functional and index > 0 else index
 
 
 def weight_count(weights: Weights) -> int:
