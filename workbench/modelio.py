@@ -88,6 +88,9 @@ def load_model_file(path: str | os.PathLike, allow_unsafe: bool = False):
         # The user trusts this file: layers rebuilt from its graph later (validation, build)
         # need the same permission, so it holds for the rest of the session.
         allow_unsafe_deserialization()
+    from workbench.generative.layers import register
+
+    register()  # the workbench's own layers (Sampling) must be known before Keras reads a file
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as error:

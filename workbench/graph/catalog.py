@@ -290,11 +290,15 @@ _CURATED += [
     ("RandomTranslation", "preprocessing", {"height_factor": 0.1, "width_factor": 0.1},
      ("height_factor", "width_factor"), _SINGLE),
     ("RandomContrast", "preprocessing", {"factor": 0.2}, ("factor",), _SINGLE),
+    # The workbench's own layer (workbench/generative/layers.py): a VAE's latent sample + KL loss.
+    ("Sampling", "generative", {"kl_weight": 1.0}, ("kl_weight",),
+     InputSpec("list", 2, 2, ("z_mean", "z_log_var"))),
 ]
 
 CATEGORIES = (
     "core", "convolution", "pooling", "normalization", "regularization", "merge",
-    "recurrent", "embedding", "attention", "reshaping", "activation", "preprocessing", "other",
+    "recurrent", "embedding", "attention", "reshaping", "activation", "preprocessing", "generative",
+    "other",
 )
 
 
@@ -321,10 +325,14 @@ def layer_class(name: str) -> type | None:
     keras = keras_module()
     if name == INPUT:
         return keras.layers.InputLayer
+    from workbench.generative.layers import PACKAGE, register
+
+    register()  # the workbench's own layers (Sampling), known by their plain class name too
     candidate = getattr(keras.layers, name, None)
     if inspect.isclass(candidate) and issubclass(candidate, keras.layers.Layer):
         return candidate
-    registered = keras.saving.get_registered_object(name)
+    registered = (keras.saving.get_registered_object(name)
+                  or keras.saving.get_registered_object(f"{PACKAGE}>{name}"))
     if inspect.isclass(registered) and issubclass(registered, keras.layers.Layer):
         return registered
     return None

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.backend import keras_module
 from workbench.errors import FormatError
+from workbench.scale.distribution import parse_distribution
 from workbench.training.schedules import check_schedule
 
 # name -> (Keras class name, the optimizer options people set besides the learning rate)
@@ -51,6 +52,9 @@ class TrainingConfig:
         device: "auto", "cpu" or "gpu:N".
         mixed_precision: compute in float16 with float32 variables (on GPUs that support it).
         schedule: a learning-rate schedule (see the LR lab), or None for a constant rate.
+        distribution: "none", "mirrored", "multi-worker", or {"name": "mirrored", "devices":
+            ["/gpu:0", "/gpu:1"]}; see ``workbench.scale.distribution`` (batch_size is then
+            the global batch, shared by the replicas).
         extra: keys this version does not know, kept so nothing is lost on save.
     """
 
@@ -66,6 +70,7 @@ class TrainingConfig:
     device: str = "auto"
     mixed_precision: bool = False
     schedule: dict | None = None
+    distribution: str | dict = "none"
     extra: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ JSON
@@ -96,6 +101,8 @@ class TrainingConfig:
             data["device"] = self.device
         if self.mixed_precision:
             data["mixed_precision"] = True
+        if self.distribution != "none":
+            data["distribution"] = copy.deepcopy(self.distribution)
         data.update(copy.deepcopy(self.extra))
         return data
 
@@ -129,6 +136,12 @@ class TrainingConfig:
             from workbench.generate.adversarial_training import check_adversarial
 
             check_adversarial(self.extra["adversarial"])
+        if self.extra.get("gan") is not None:
+            from workbench.generative.gan import check_gan
+
+            check_gan(self.extra["gan"])
+            if self.extra.get("adversarial"):
+                raise FormatError("training.gan", "a GAN cannot also use adversarial training: remove one")
         if not isinstance(self.checkpoint_best, bool):
             raise FormatError("training.checkpoint_best", "expected true or false")
         if not isinstance(self.mixed_precision, bool):
@@ -138,6 +151,9 @@ class TrainingConfig:
             device in ("auto", "cpu") or (device.startswith("gpu:") and device[4:].isdigit())
         ):
             raise FormatError("training.device", f"expected {DEVICES_HELP} (got {device!r})")
+        if parse_distribution(self.distribution).distributed and device != "auto":
+            raise FormatError("training.device", "a distributed run places its replicas itself: leave "
+                              "device at 'auto' and list devices in training.distribution.devices")
 
     def _check_optimizer(self) -> None:
         where = "training.optimizer"

@@ -8,11 +8,18 @@ from any thread; they take effect between batches. Stopping keeps the model trai
 
 A NaN or exploding loss ends the run at once, as failed, with advice, instead of wasting the
 rest of the epoch.
+
+With ``training.distribution`` set, the model is built and compiled inside the strategy's scope
+(``workbench.scale.distribution``: mirrored over GPUs or listed devices, or multi-worker from
+``TF_CONFIG``); the first progress message and the run's device say how many replicas share
+each batch. The strategy is made before Keras starts TensorFlow, which multi-worker needs.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +29,14 @@ from typing import Any
 from workbench.backend import clean_keras_message, device_scope, keras_module, resolve_device
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
+from workbench.scale.distribution import (
+    describe,
+    fit_under_strategy,
+    make_strategy,
+    parse_distribution,
+    scaling_note,
+    writes_run,
+)
 from workbench.tasks import NullProgress, Progress
 from workbench.training.callbacks import (
     best_checkpoint,
@@ -116,18 +131,36 @@ class TrainingSession:
     # -------------------------------------------------------------------- run
     def run(self) -> TrainingResult:
         """Train; never raises for a training problem: the result says what happened."""
+        run = scratch = strategy = None
+        distribution = parse_distribution(self.config.distribution)
+        try:
+            # Before Keras starts TensorFlow: multi-worker and logical CPUs are set up at start-up.
+            strategy = make_strategy(distribution)
+        except WorkbenchError as error:
+            return TrainingResult("failed", str(error))
         keras = keras_module()
-        run = None
         try:
             self.config.check_keras_names()
             if self.config.seed is not None:
                 keras.utils.set_random_seed(self.config.seed)
             dataset = self.dataset if self.dataset is not None else self._load_data()
-            self.device = resolve_device(self.config.device)
-            if self.store is not None:
-                run = self.store.create(self.experiment)
+            if strategy is None:
+                self.device = resolve_device(self.config.device)
+                started = f"training on {self.device}"
+            else:
+                self.device = describe(strategy, distribution)
+                started = (f"training on {self.device}; "
+                           + scaling_note(self.config, strategy.num_replicas_in_sync))
+            store = self.store
+            if store is not None and not writes_run(distribution):
+                # A multi-worker non-chief writes its run into scratch (workbench.scale.distribution).
+                scratch = tempfile.mkdtemp(prefix="workbench-worker-")
+                store = type(store)(scratch)
+            if store is not None:
+                run = store.create(self.experiment)
                 run.set_device(self.device)
         except WorkbenchError as error:
+            _remove(scratch)
             return TrainingResult("failed", str(error))
         relay = _relay_class()(self, run)
         model = None
@@ -135,9 +168,11 @@ class TrainingSession:
         try:
             if self.config.mixed_precision:
                 keras.config.set_dtype_policy("mixed_float16")
-            with device_scope(self.device):
+            with device_scope(self.device) if strategy is None else strategy.scope():
                 model = self._compile(dataset)
-                self.progress.step(0, self.config.epochs, f"training on {self.device}")
+                if strategy is not None:
+                    fit_under_strategy(model, strategy)
+                self.progress.step(0, self.config.epochs, started)
                 callbacks = self._callbacks(relay, run, dataset)
                 model.fit(
                     **dataset.fit_arguments(self.config.batch_size),
@@ -162,6 +197,9 @@ class TrainingSession:
                     reason = (reason + "; " if reason else "") + f"final model not saved: {error}"
             final = {k: v[-1] for k, v in relay.history.items() if v}
             run.finish(status, reason, {**final, **(relay.ensemble or {})})
+        if scratch is not None:  # a multi-worker non-chief: its copy of the run was scratch
+            _remove(scratch)
+            run = None
         return TrainingResult(status, reason, model, relay.history, run, relay.ensemble)
 
     def _load_data(self):
@@ -178,6 +216,11 @@ class TrainingSession:
             from workbench.generate.adversarial_training import adversarial_model, data_value_range
 
             model = adversarial_model(model, adversarial, data_value_range(dataset))
+        from workbench.generative.gan import gan_model, gan_settings
+
+        gan = gan_settings(self.config.extra)
+        if gan is not None:  # a GAN: its generator and discriminator blocks trained in turns
+            model = gan_model(model, gan, getattr(dataset, "input_shape", None) or None)
         model.compile(optimizer=self.config.make_optimizer(), loss=self.config.loss,
                       metrics=list(self.config.metrics))
         return model
@@ -186,6 +229,12 @@ class TrainingSession:
         keras = keras_module()
         callbacks: list = [relay]
         config = self.config
+        from workbench.generative.previews import preview_callback
+
+        # reconstructions, GAN samples, a VAE's latent space: pictures for the Train panel
+        preview = preview_callback(config.extra, dataset, self.progress, self.experiment.data)
+        if preview is not None:
+            callbacks.append(preview)
         if config.schedule and config.schedule.get("name", "constant") != "constant":
             relay.schedule = schedule_callback(config.schedule, config.learning_rate, config.epochs,
                                                _steps_per_epoch(dataset, config.batch_size))
@@ -206,6 +255,11 @@ class TrainingSession:
             if _tensorboard_available():
                 callbacks.append(epoch_tensorboard(run.tensorboard_dir()))
         return callbacks
+
+
+def _remove(folder: str | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _tensorboard_available() -> bool:
