@@ -26,6 +26,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with --screenshot: select this layer first")
     parser.add_argument("--fit", action="store_true",
                         help="with --screenshot: zoom the canvas to show the whole model")
+    parser.add_argument("--demo", action="store_true",
+                        help="with --screenshot and --panel: first fill the panel as a user would "
+                             "(train the experiment, then run the panel's action)")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     return parser.parse_args(argv)
 
@@ -94,7 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 window.canvas.centre_on_node(args.select)
             if args.fit:
                 window.canvas.fit()
-            QTimer.singleShot(200, _save)
+            if args.demo and args.panel in ACTIVITIES:
+                from widgets.demo import run_demo
+
+                run_demo(window, args.panel, lambda: QTimer.singleShot(300, _save))
+            else:
+                QTimer.singleShot(200, _save)
 
         def _save() -> None:
             window.grab().save(args.screenshot)

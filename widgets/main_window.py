@@ -650,8 +650,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Run {result.status}: {result.run.path}", 10000)
         if result.model is not None and not self.inspect_panel.running:
             label = f"run {result.run.id} (as trained)" if result.run is not None else "the last run"
-            self.inspect_panel.set_model(result.model, self.data_panel.dataset, label)
-            self._on_inspect_panel_model_opened(result.model, self.data_panel.dataset, label)
+            # The run's own data: the Data panel may not have loaded it (its tab never shown).
+            dataset = result.dataset if result.dataset is not None else self.data_panel.dataset
+            self.inspect_panel.set_model(result.model, dataset, label)
+            self._on_inspect_panel_model_opened(result.model, dataset, label)
 
     def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
         """The panels that look at a trained model follow the Inspect panel's."""

@@ -275,6 +275,22 @@ def test_open_model_in_the_runs_tab_feeds_inspect_and_embeddings(qtbot, window):
     close_without_prompt(window)
 
 
+def test_the_demo_trains_then_attacks_with_the_runs_own_data(qtbot, window):
+    """What ``main.py --screenshot --panel attack --demo`` does; the Data tab never loads its
+    data here, so the panels must get the data the run trained on."""
+    from widgets.demo import run_demo
+
+    window.document.experiment.training["epochs"] = 2
+    done = []
+    assert window.data_panel.dataset is None
+    run_demo(window, "attack", lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=180_000)
+    assert window.inspect_panel.dataset is not None and window.attack_panel.dataset is not None
+    assert window.attack_panel.result is not None  # a validation sample was attacked
+    assert "run" in window.attack_panel.model_label.text()
+    close_without_prompt(window)
+
+
 @pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("tflite", "m.tflite")])
 def test_the_export_dialog_writes_and_verifies(qtbot, window, tmp_path, fmt, name):
     dialog = window.export_dialog()

@@ -63,6 +63,7 @@ class TrainingResult:
         run: the run folder's ``Run`` when a run store was given.
         ensemble: for snapshot ensembles, the validation score of the snapshots' averaged
             predictions next to the final model's (see ``evaluate_snapshots``).
+        dataset: the data it trained on (the panels that look at the model take samples from it).
     """
 
     status: str
@@ -71,6 +72,7 @@ class TrainingResult:
     history: dict = field(default_factory=dict)
     run: Any = None
     ensemble: dict | None = None
+    dataset: Any = None
 
     @property
     def final_metrics(self) -> dict[str, float]:
@@ -200,7 +202,7 @@ class TrainingSession:
         if scratch is not None:  # a multi-worker non-chief: its copy of the run was scratch
             _remove(scratch)
             run = None
-        return TrainingResult(status, reason, model, relay.history, run, relay.ensemble)
+        return TrainingResult(status, reason, model, relay.history, run, relay.ensemble, dataset)
 
     def _load_data(self):
         from workbench.data import load_dataset

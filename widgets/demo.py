@@ -1,0 +1,93 @@
+"""Screenshots with something in them: ``python main.py --screenshot PNG --panel P --demo``.
+
+Before the picture is taken the window does what a user would do to fill the panel: it trains
+the experiment (the panels that look at a trained model get it as after any run), then starts
+the panel's own action (explain a sample, compute an embedding, evaluate, paint, attack, run
+the LR range test) and waits for it. The user guide's pictures are made this way
+(``docs/make_screenshots.py``), so they show the real application on the bundled experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# Panels whose picture needs a trained model first.
+NEEDS_TRAINING = ("train", "inspect", "embeddings", "evaluate", "style", "attack", "runs")
+
+
+def run_demo(window, panel: str, finished: Callable[[], None], style_steps: int = 150) -> None:
+    """Fill ``panel`` of ``window`` (a ``MainWindow``) as a user would, then call ``finished``.
+
+    Failures do not stop the screenshot: whatever the panel shows (an error message
+    included) is what the picture gets.
+    """
+    def act() -> None:
+        action = _ACTIONS.get(panel)
+        if action is None:
+            finished()
+            return
+        target, start = action(window, style_steps)
+        if target is None:
+            finished()
+            return
+        waiting = _OneShot(getattr(target, "task_finished", None) or target.test_finished, finished)
+        if not start():
+            waiting.cancel()
+            finished()
+
+    if panel in NEEDS_TRAINING:
+        waiting = _OneShot(window.train_panel.run_finished, act)
+        if not window.train_panel.start_training():
+            waiting.cancel()
+            finished()
+    else:
+        act()
+
+
+class _OneShot:
+    """Calls ``then`` on the next emission of ``signal`` only."""
+
+    waiting: set[_OneShot] = set()  # a connected bound method alone does not keep its object
+
+    def __init__(self, signal, then: Callable[[], None]):
+        self.signal, self.then = signal, then
+        signal.connect(self._on_signal)
+        self.waiting.add(self)
+
+    def cancel(self) -> None:
+        self.waiting.discard(self)
+        try:
+            self.signal.disconnect(self._on_signal)
+        except (RuntimeError, TypeError):  # already disconnected
+            pass
+
+    def _on_signal(self, *_args) -> None:
+        self.cancel()
+        self.then()
+
+
+def _style(window, steps: int):
+    panel = window.style_panel
+    panel.steps_field.setValue(steps)
+    panel.size_field.setValue(192)
+    panel.weight_fields["style"].set_value(100)
+    return panel, panel.run_style
+
+
+def _runs(window, _steps: int):
+    runs = window.runs_panel
+    runs.refresh()
+    if runs.table.rowCount():
+        runs.table.selectRow(0)
+    return None, None
+
+
+_ACTIONS: dict[str, Callable] = {
+    "lr": lambda window, _steps: (window.lr_panel, window.lr_panel.start_test),
+    "inspect": lambda window, _steps: (window.inspect_panel, window.inspect_panel.explain),
+    "embeddings": lambda window, _steps: (window.embed_panel, window.embed_panel.compute),
+    "evaluate": lambda window, _steps: (window.evaluate_panel, window.evaluate_panel.evaluate),
+    "style": _style,
+    "attack": lambda window, _steps: (window.attack_panel, window.attack_panel.attack),
+    "runs": _runs,
+}
