@@ -536,6 +536,22 @@ class TrainPanel(QWidget):
         self._device.setToolTip("Where to train; 'auto' picks the first GPU when there is one")
         self._device.activated.connect(lambda _index: self._on_field_edited("device"))
         form.addRow("Device", self._field("device", self._device))
+        self._distribution = _ComboBox()
+        self._distribution.setObjectName("distribution")
+        for key, label in (("none", "one device"), ("mirrored", "mirrored: every GPU here"),
+                           ("multi-worker", "multi-worker (TF_CONFIG)")):
+            self._distribution.addItem(label, key)
+        self._distribution.setToolTip(
+            "Train one model on several devices (TensorFlow distribution strategies). "
+            "Multi-worker: run `workbench train EXPERIMENT` on every machine, each with its "
+            "TF_CONFIG; the batch size is the global batch")
+        self._distribution.activated.connect(lambda _index: self._on_field_edited("distribution"))
+        self._distribution_note = QLabel()
+        self._distribution_note.setObjectName("distributionNote")
+        self._distribution_note.setWordWrap(True)
+        self._distribution_note.setStyleSheet("color: #555;")
+        form.addRow("Distribution", self._field("distribution", self._distribution))
+        form.addRow(self._distribution_note)
         self._mixed_precision = self._check(
             "mixed_precision", "Mixed precision (float16)",
             "Compute in float16 with float32 variables: faster on recent GPUs")
@@ -705,7 +721,8 @@ class TrainPanel(QWidget):
         seed = training.get("seed")
         editors = (self._optimizer, self._learning_rate, self._momentum, self._nesterov,
                    self._weight_decay, self._clipnorm, self._loss, self._metrics, self._epochs,
-                   self._batch_size, self._seed, self._device, self._mixed_precision,
+                   self._batch_size, self._seed, self._device, self._distribution,
+                   self._mixed_precision,
                    self._early_stopping, self._early_patience, self._reduce_lr, self._reduce_factor,
                    self._reduce_patience, self._checkpoint_best)
         blockers = [QSignalBlocker(editor) for editor in editors]
@@ -732,6 +749,11 @@ class TrainPanel(QWidget):
             self._device.addItem(device if device == "auto" or self._devices_known
                                  else device, device)
         self._device.setCurrentIndex(self._device.findData(device))
+        distribution = training.get("distribution", "none")
+        name = distribution.get("name") if isinstance(distribution, dict) else distribution
+        if self._distribution.findData(name) < 0:  # unknown, from a file: the section error says why
+            self._distribution.addItem(str(name), name)
+        self._distribution.setCurrentIndex(self._distribution.findData(name))
         self._mixed_precision.setChecked(bool(training.get("mixed_precision", False)))
         self._early_stopping.setChecked(isinstance(early, dict))
         self._early_patience.setValue(_as_int((early or {}).get("patience"), 5))
@@ -743,10 +765,46 @@ class TrainPanel(QWidget):
         self._reduce_patience.setEnabled(isinstance(reduce, dict))
         self._checkpoint_best.setChecked(training.get("checkpoint_best", True) is not False)
         del blockers
+        self._distribution_note.setText(self._distribution_text(training))
+        self._distribution_note.setVisible(bool(self._distribution_note.text()))
+        name = str(optimizer.get("name", "adam")).lower()
         options = OPTIMIZERS.get(name, ("", ()))[1]
         self._optimizer_form.setRowVisible(self._momentum_row, "momentum" in options)
         self._nesterov.setVisible("nesterov" in options)
         self._optimizer_form.setRowVisible(self._weight_decay_row, "weight_decay" in options)
+
+    def _distribution_text(self, training: dict) -> str:
+        """How a distributed run shares its batch (empty for one device)."""
+        from workbench.errors import WorkbenchError
+        from workbench.scale.distribution import (
+            MIRRORED,
+            parse_distribution,
+            read_tf_config,
+            scaling_note,
+        )
+
+        try:
+            distribution = parse_distribution(training.get("distribution", "none"))
+            config = TrainingConfig.from_dict(training)
+        except FormatError:
+            return ""
+        if not distribution.distributed:
+            return ""
+        if distribution.name == MIRRORED:
+            if distribution.devices:
+                replicas = len(distribution.devices)
+            elif self._devices_known:
+                replicas = max(1, sum(1 for i in range(self._device.count())
+                                      if str(self._device.itemData(i)).startswith("gpu")))
+            else:
+                return "Mirrored over every GPU of this machine (counted once TensorFlow has loaded)"
+            return f"{replicas} replica(s): {scaling_note(config, replicas)}"
+        try:
+            workers = read_tf_config().workers
+        except WorkbenchError:
+            return ("Multi-worker: set TF_CONFIG on every machine and run `workbench train "
+                    "EXPERIMENT` there (see `workbench k8s`); Train here waits for the other workers")
+        return f"{workers} worker(s) from TF_CONFIG: {scaling_note(config, workers)}"
 
     def _load_devices(self) -> None:
         """Fill the device list (needs Keras: only once the backend has loaded)."""
@@ -812,6 +870,15 @@ class TrainPanel(QWidget):
             training["device"] = self._device.currentData() or "auto"
             if training["device"] == "auto":
                 training.pop("device")
+        elif key == "distribution":
+            name = self._distribution.currentData() or "none"
+            before = training.get("distribution")
+            if name == "none":
+                training.pop("distribution", None)
+            elif isinstance(before, dict) and before.get("name") == name:
+                pass  # the same strategy: keep its device list
+            else:
+                training["distribution"] = name
         elif key in ("mixed_precision", "checkpoint_best"):
             on = (self._mixed_precision if key == "mixed_precision" else self._checkpoint_best).isChecked()
             # Leave defaults out, as TrainingConfig.to_dict does, so files stay short.

@@ -162,6 +162,29 @@ def test_callbacks_and_run_settings_are_plain_section_edits(qtbot, panel, docume
     assert child(panel, QLineEdit, "clipnorm").text() == ""
 
 
+def test_distribution_is_an_undoable_choice_with_the_batch_scaling_shown(panel, document, monkeypatch):
+    combo = child(panel, QComboBox, "distribution")
+    note = child(panel, QLabel, "distributionNote")
+    assert combo.currentData() == "none" and note.isHidden()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:1"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    choose(combo, "multi-worker")
+    assert document.experiment.training["distribution"] == "multi-worker"
+    batch = document.experiment.training["batch_size"]
+    assert "2 worker(s)" in note.text() and f"global batch {batch}" in note.text()
+    monkeypatch.delenv("TF_CONFIG")
+    choose(combo, "mirrored")
+    assert document.experiment.training["distribution"] == "mirrored"
+    assert "replica" in note.text() or "GPU" in note.text()
+    choose(child(panel, QComboBox, "device"), "cpu")  # a distributed run picks its own devices
+    assert document.experiment.training.get("device", "auto") == "auto"
+    assert not message(panel, "device").isHidden()
+    document.undo_stack.undo()
+    document.undo_stack.undo()
+    assert "distribution" not in document.experiment.training and combo.currentData() == "none"
+    assert note.isHidden()
+
+
 def test_training_is_refused_while_the_model_has_an_error(qtbot, panel, document, tmp_path):
     document.push(SetParamCommand(document.graph, "pool_1", "pool_size", [16, 16]))
     document.validate_now()
