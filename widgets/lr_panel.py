@@ -460,12 +460,15 @@ class LRPanel(QWidget):
             return
         x = np.arange(len(rates)) / steps
         self.preview_curve.setData(x, rates)
+        # From zero: a constant rate is a line at its height, not the middle of an empty plot.
+        self.preview_curve.getViewBox().setYRange(0, float(rates.max()) * 1.08 or 1.0, padding=0)
         current = schedules.with_defaults(training.get("schedule"))
         applied = current == schedules.with_defaults(spec)
         self.apply_button.setEnabled(not applied)
         self.schedule_note.setStyleSheet("")
         self.schedule_note.setText(
-            f"{len(rates):,} batches · {epochs} epochs · peak {rates.max():.3g} · last {rates[-1]:.3g}"
+            f"{len(rates):,} batches{'' if self._dataset is not None else ' (100 per epoch assumed)'} · "
+            f"{epochs} epochs · peak {rates.max():.3g} · last {rates[-1]:.3g}"
             + (" · applied" if applied else ""))
         self.schedule_note.setToolTip(f"Batches per epoch: {source}")
 
