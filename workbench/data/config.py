@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from workbench.data.variations import check_append_channels, check_imbalance
 from workbench.errors import FormatError
 
 BUILT_IN_SOURCES = ("digits", "shapes", "spirals", "blobs")
@@ -97,6 +98,12 @@ class DataConfig:
         class_weights: "none" or "balanced" (rare classes weigh more in the loss).
         batch_size: batch size of streamed sources.
         stream: read a folder or HDF5 file batch by batch instead of into memory.
+        append_channels: {"kind": "noise" or "zeros", "count": N}: N input channels more (table
+            features, for rows of numbers), of noise in the inputs' range or of zeros; the
+            model's Input must have them too (see ``variations.py``).
+        imbalance: {"classes": [i, ...], "keep": share}: keep only that share of those
+            classes' samples, in both splits (with "validation": false, in the training split
+            only).
         extra: keys this version does not know, kept so nothing is lost on save.
     """
 
@@ -117,6 +124,8 @@ class DataConfig:
     class_weights: str = "none"
     batch_size: int = 32
     stream: bool = False
+    append_channels: dict | None = None
+    imbalance: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -232,6 +241,17 @@ class DataConfig:
                               f"must be one of {', '.join(CLASS_WEIGHTS)} (got {self.class_weights!r})")
         if self.class_weights == "balanced" and (self.task != "classification" or self.autoencoder):
             raise FormatError("data.class_weights", "balanced class weights need a classification task")
+        self._check_variations()
+
+    def _check_variations(self) -> None:
+        check_append_channels(self.append_channels)
+        check_imbalance(self.imbalance)
+        for key in ("append_channels", "imbalance"):
+            if getattr(self, key) is not None and self.stream:
+                raise FormatError(f"data.{key}", "needs the data in memory: leave out stream: true")
+        if self.imbalance is not None and (self.task != "classification" or self.autoencoder):
+            raise FormatError("data.imbalance", "makes some classes rare, so it needs a "
+                              "classification task with class labels")
 
     def _check_preprocessing(self) -> None:
         steps = self.preprocessing

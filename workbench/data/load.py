@@ -17,6 +17,7 @@ from workbench.data.labels import one_hot
 from workbench.data.preprocess import Preprocessor
 from workbench.data.raw import Cancelled, RawData, StreamData
 from workbench.data.split import balanced_class_weights, split_indices, subset_indices
+from workbench.data.variations import append_channels, imbalanced_indices, input_range
 from workbench.errors import FormatError, WorkbenchError
 from workbench.tasks import NullProgress, Progress
 
@@ -58,6 +59,10 @@ def _load(config: DataConfig, progress: Progress, cache_dir: Path | None) -> Dat
     progress.step(0, _STEPS, f"loading {config.source}")
     stream_reason = _stream_reason(config)
     if config.stream or stream_reason:
+        for key in ("append_channels", "imbalance"):
+            if getattr(config, key) is not None:
+                raise FormatError(f"data.{key}", f"needs the data in memory, but {stream_reason}: "
+                                  "use fewer samples or a smaller image_size")
         if config.source == "folder":
             from workbench.data.folder import stream_folder
 
@@ -106,10 +111,18 @@ def _from_raw(raw: RawData, config: DataConfig, progress: Progress) -> Dataset:
         x, y, strata = x[keep], None if y is None else y[keep], None if strata is None else strata[keep]
         per_sample = {name: values[keep] for name, values in per_sample.items()}
 
+    if config.append_channels is not None:
+        x = append_channels(x, config.append_channels, config.seed, input_range(x, raw.known_max))
+
     progress.step(1, _STEPS, "splitting into training and validation data")
     train, val, note = split_indices(len(x), config.validation_split, config.seed, strata)
     if note:
         notes.append(note)
+    if config.imbalance is not None and classification:
+        classes = max(int(y.max()) + 1 if len(y) else 0, len(raw.class_names or ()))
+        train = imbalanced_indices(train, y, config.imbalance, config.seed, classes)
+        if config.imbalance.get("validation", True):
+            val = imbalanced_indices(val, y, config.imbalance, config.seed, classes, stream=1)
     x_train, x_val = x[train], x[val]
     del x  # the source's full array can go before the float32 copies are made
 
@@ -137,7 +150,11 @@ def _from_raw(raw: RawData, config: DataConfig, progress: Progress) -> Dataset:
     else:
         y_train, y_val = y[train], y[val]
     if raw.test is not None:
-        extras["x_test"] = pre.transform(raw.test[0])
+        x_test = raw.test[0]
+        if config.append_channels is not None:  # the model's inputs have the extra channels
+            x_test = append_channels(x_test, config.append_channels, config.seed,
+                                     input_range(x_test, raw.known_max), stream=1)
+        extras["x_test"] = pre.transform(x_test)
         y_test = raw.test[1]
         if task == "reconstruction":
             if y_test is not None:
