@@ -23,6 +23,7 @@ SHOTS: dict[str, list[str]] = {
     "template-inception.png": ["experiments/templates/inception.json", "--select", "mixed"],
     "data-panel.png": ["--panel", "data"],
     "train-panel.png": ["--panel", "train", "--demo"],
+    "train-vae.png": ["experiments/presets/generative/vae.json", "--panel", "train", "--demo"],
     "lr-finder.png": ["--panel", "lr", "--demo"],
     "inspect-panel.png": ["--panel", "inspect", "--demo"],
     "embeddings.png": ["--panel", "embeddings", "--demo"],
@@ -32,7 +33,8 @@ SHOTS: dict[str, list[str]] = {
     "runs-panel.png": ["--panel", "runs", "--demo"],
 }
 # The activity tab each picture shows (the guide's test wants one per tab).
-PANEL_SHOTS = {args[args.index("--panel") + 1]: name for name, args in SHOTS.items() if "--panel" in args}
+PANEL_SHOTS = {args[args.index("--panel") + 1]: name for name, args in reversed(SHOTS.items())
+               if "--panel" in args}
 
 
 def make(name: str) -> int:

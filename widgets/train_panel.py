@@ -51,6 +51,8 @@ from PySide6.QtWidgets import (
 from widgets.commands import SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
+from widgets.generated_view import KINDS as GENERATED_KINDS
+from widgets.generated_view import GeneratedView
 from widgets.inspector import ERROR_COLOR
 from widgets.tasks import GuiBudget, GuiThreadGarbage, QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
@@ -408,6 +410,8 @@ class TrainPanel(QWidget):
         vertical = QSplitter(Qt.Orientation.Vertical)
         vertical.setChildrenCollapsible(False)
         vertical.addWidget(self._build_plots())
+        self.generated_view = GeneratedView()  # reconstructions, GAN samples, latent space
+        vertical.addWidget(self.generated_view)
         self.log_view = QPlainTextEdit()
         self.log_view.setObjectName("trainLog")
         self.log_view.setReadOnly(True)
@@ -417,7 +421,8 @@ class TrainPanel(QWidget):
         self.log_view.setMinimumHeight(70)
         vertical.addWidget(self.log_view)
         vertical.setStretchFactor(0, 3)
-        vertical.setStretchFactor(1, 1)
+        vertical.setStretchFactor(1, 2)
+        vertical.setStretchFactor(2, 1)
         layout.addWidget(vertical, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
@@ -992,6 +997,8 @@ class TrainPanel(QWidget):
         bar.setValue(bar.maximum())  # the newest line in view, even before the first layout
 
     def _reset_run_data(self) -> None:
+        if hasattr(self, "generated_view"):
+            self.generated_view.clear()
         self._steps = GrowingArray()
         self._raw_loss = GrowingArray()
         self._smooth_loss = GrowingArray()
@@ -1087,10 +1094,14 @@ class TrainPanel(QWidget):
     def _on_runner_partials(self, partials: list) -> None:
         self._pace(self._budget.interval())
         steps, losses, rates = [], [], []
-        epochs = []
+        epochs, pictures = [], []
         for item in partials:
             kind = item.get("kind")
-            if kind == "batch":
+            if kind in GENERATED_KINDS:
+                pictures.append(item)
+            elif kind == "preview_failed":
+                self._log(item.get("reason", "previews stopped"))
+            elif kind == "batch":
                 steps.append(item["step"])
                 loss = item["logs"].get("loss", math.nan)
                 losses.append(loss if math.isfinite(loss) else math.nan)
@@ -1101,6 +1112,8 @@ class TrainPanel(QWidget):
                 epochs.append(item)
         if steps:
             self._add_batches(steps, losses, rates)
+        if pictures:
+            self.generated_view.show_previews(pictures)
         if epochs:
             for item in epochs:
                 self._add_epoch(item)

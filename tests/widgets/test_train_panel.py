@@ -316,3 +316,34 @@ def test_an_sgdr_run_draws_the_rate_the_schedule_editor_previews(qtbot, panel, d
     expected = learning_rates(spec, training["optimizer"]["learning_rate"], 23, 2)  # 1437 / 64
     assert list(drawn) == pytest.approx(list(expected))
     assert max(drawn) == pytest.approx(training["optimizer"]["learning_rate"])
+
+
+@pytest.mark.parametrize("preset, shown", [
+    ("vae.json", {"reconstructions", "latent", "decoded_grid"}),
+    ("dcgan.json", {"samples"}),
+])
+def test_generative_runs_show_their_pictures_live(qtbot, tmp_path, preset, shown):
+    from widgets.document import Document
+    from workbench.experiment import Experiment
+    from workbench.presets import PRESETS_DIR
+
+    document = Document(Experiment.load(PRESETS_DIR / "generative" / preset))
+    document.backend_ready()
+    panel = TrainPanel(document, tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    try:
+        view = panel.generated_view
+        assert view.isHidden()  # nothing to show before a run
+        result = train(qtbot, panel, 2)
+        assert result.status == "finished", result.reason
+        assert not view.isHidden()
+        assert {kind for kind, box in view.boxes.items() if not box.isHidden()} == shown
+        for kind in shown - {"latent"}:
+            assert not view.views[kind].pixmap().isNull()
+        if "latent" in shown:
+            assert len(view.latent_scatter.data) > 10
+        assert "epoch 2" in view.captions[next(iter(shown))].text()
+    finally:
+        panel.shutdown()
