@@ -291,12 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.inspect import cli as inspect_commands
     from workbench.inspect import embed_cli as embed_commands
     from workbench.scale import k8s_cli as k8s_commands
+    from workbench.scale import tune_cli as tune_commands
 
     inspect_commands.add_commands(add)  # explain, filters
     embed_commands.add_commands(add)  # embed, evaluate
     export_commands.add_commands(add)  # export
     generate_commands.add_commands(add)  # style, attack
     k8s_commands.add_commands(add)  # k8s
+    tune_commands.add_commands(add)  # tune
     return parser
 
 

@@ -54,7 +54,8 @@ def _migrate_0_to_1(data: dict) -> dict:
 # MIGRATIONS[n] turns a version-n document into a version-(n+1) one.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {0: _migrate_0_to_1}
 
-_KNOWN_KEYS = {"format", "version", "name", "description", "model", "data", "training", "weights"}
+_KNOWN_KEYS = {"format", "version", "name", "description", "model", "data", "training", "weights",
+               "search"}
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Experiment:
         weights_file: the weights file beside the JSON, relative to it, if any.
         extra: top-level keys this version does not know, kept so nothing is lost on save.
         path: where it was loaded from or last saved.
+        search: the hyperparameter search space, or None (see ``workbench.scale.search_space``).
     """
 
     name: str = "untitled"
@@ -80,6 +82,7 @@ class Experiment:
     weights_file: str | None = None
     extra: dict = field(default_factory=dict)
     path: Path | None = None
+    search: dict | None = None
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
@@ -91,6 +94,8 @@ class Experiment:
         data["training"] = copy.deepcopy(self.training)
         if self.weights_file:
             data["weights"] = self.weights_file
+        if self.search is not None:
+            data["search"] = copy.deepcopy(self.search)
         data.update(copy.deepcopy(self.extra))
         return data
 
@@ -148,8 +153,14 @@ class Experiment:
         if weights is not None and (not isinstance(weights, str) or not weights):
             raise FormatError("weights", "expected the name of a .npz file")
         extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
-        return cls(name, graph, sections["data"], sections["training"], description, weights,
-                   extra, Path(path) if path is not None else None)
+        experiment = cls(name, graph, sections["data"], sections["training"], description, weights,
+                         extra, Path(path) if path is not None else None)
+        if data.get("search") is not None:
+            from workbench.scale.search_space import check_search  # it reads Experiment's parts
+
+            # Without the catalog: loading a file must not import Keras.
+            experiment.search = check_search(data["search"], experiment, catalog=False)
+        return experiment
 
     # ---------------------------------------------------------------- files
     @classmethod
