@@ -31,6 +31,7 @@ SHOTS: dict[str, list[str]] = {
     "style.png": ["--panel", "style", "--demo"],
     "attack.png": ["--panel", "attack", "--demo"],
     "runs-panel.png": ["--panel", "runs", "--demo"],
+    "lessons.png": ["--panel", "lessons", "--demo"],
 }
 # The activity tab each picture shows (the guide's test wants one per tab).
 PANEL_SHOTS = {args[args.index("--panel") + 1]: name for name, args in reversed(SHOTS.items())

@@ -26,11 +26,11 @@ def run_demo(window, panel: str, finished: Callable[[], None], style_steps: int 
         if action is None:
             finished()
             return
-        target, start = action(window, style_steps)
-        if target is None:
+        signal, start = action(window, style_steps)
+        if signal is None:
             finished()
             return
-        waiting = _OneShot(getattr(target, "task_finished", None) or target.test_finished, finished)
+        waiting = _OneShot(signal, finished)
         if not start():
             waiting.cancel()
             finished()
@@ -71,7 +71,14 @@ def _style(window, steps: int):
     panel.steps_field.setValue(steps)
     panel.size_field.setValue(192)
     panel.weight_fields["style"].set_value(100)
-    return panel, panel.run_style
+    return panel.task_finished, panel.run_style
+
+
+def _lessons(window, _steps: int):
+    panel = window.lessons_panel
+    panel.select_group("noise_channels")
+    panel.seeds_field.setText("0, 1")
+    return panel.group_finished, panel.run_group
 
 
 def _runs(window, _steps: int):
@@ -82,12 +89,15 @@ def _runs(window, _steps: int):
     return None, None
 
 
+# panel -> a function (window, style steps) -> (the signal that says it is done, the action)
 _ACTIONS: dict[str, Callable] = {
-    "lr": lambda window, _steps: (window.lr_panel, window.lr_panel.start_test),
-    "inspect": lambda window, _steps: (window.inspect_panel, window.inspect_panel.explain),
-    "embeddings": lambda window, _steps: (window.embed_panel, window.embed_panel.compute),
-    "evaluate": lambda window, _steps: (window.evaluate_panel, window.evaluate_panel.evaluate),
+    "lr": lambda window, _steps: (window.lr_panel.test_finished, window.lr_panel.start_test),
+    "inspect": lambda window, _steps: (window.inspect_panel.task_finished, window.inspect_panel.explain),
+    "embeddings": lambda window, _steps: (window.embed_panel.task_finished, window.embed_panel.compute),
+    "evaluate": lambda window, _steps: (window.evaluate_panel.task_finished,
+                                        window.evaluate_panel.evaluate),
     "style": _style,
-    "attack": lambda window, _steps: (window.attack_panel, window.attack_panel.attack),
+    "attack": lambda window, _steps: (window.attack_panel.task_finished, window.attack_panel.attack),
     "runs": _runs,
+    "lessons": _lessons,
 }

@@ -38,6 +38,7 @@ from widgets.export_dialog import ExportDialog
 from widgets.inspect_panel import InspectPanel
 from widgets.inspector import Inspector
 from widgets.issues_panel import IssuesPanel
+from widgets.lessons_panel import LessonsPanel
 from widgets.lr_panel import LRPanel
 from widgets.palette import LayerPalette
 from widgets.recovery import RecoveryStore
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.style_panel = StylePanel()
         self.attack_panel = AttackPanel()
         self.runs_panel = RunsPanel(self.runs_dir)
+        self.lessons_panel = LessonsPanel(self.runs_dir)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("activityTabs")
         self.tabs.setDocumentMode(True)
@@ -93,7 +95,8 @@ class MainWindow(QMainWindow):
                 ("lr", self.lr_panel, "LR finder"), ("inspect", self.inspect_panel, "Inspect"),
                 ("embeddings", self.embed_panel, "Embeddings"),
                 ("evaluate", self.evaluate_panel, "Evaluate"), ("style", self.style_panel, "Style"),
-                ("attack", self.attack_panel, "Attack"), ("runs", self.runs_panel, "Runs")):
+                ("attack", self.attack_panel, "Attack"), ("runs", self.runs_panel, "Runs"),
+                ("lessons", self.lessons_panel, "Lessons")):
             # Scrollable pages: a wide activity page must not squeeze the builder's docks
             # (the tab widget is as wide as its widest page).
             scroller = QScrollArea()
@@ -120,6 +123,8 @@ class MainWindow(QMainWindow):
         self.data_panel.dataset_loaded.connect(self.lr_panel.set_dataset)
         self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
+        self.lessons_panel.group_finished.connect(lambda _results: self.runs_panel.refresh())
+        self.lessons_panel.open_requested.connect(self._on_lessons_panel_open_requested)
         self.inspect_panel.model_opened.connect(self._on_inspect_panel_model_opened)
         self.embed_panel.sample_requested.connect(self._on_embed_panel_sample_requested)
         self.evaluate_panel.sample_requested.connect(self._on_embed_panel_sample_requested)
@@ -628,7 +633,7 @@ class MainWindow(QMainWindow):
 
     def show_activity(self, name: str) -> None:
         """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings,
-        evaluate, style, attack or runs."""
+        evaluate, style, attack, runs or lessons."""
         self.tabs.setCurrentIndex(self._activity_tabs[name])
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -665,6 +670,11 @@ class MainWindow(QMainWindow):
         """A sample clicked in the Embeddings or Evaluate tab opens in the Inspect tab."""
         self.inspect_panel.show_sample(index)
         self.show_activity("inspect")
+
+    def _on_lessons_panel_open_requested(self, path: Path) -> None:
+        """A lesson's member opens in the editor (as a template: Save asks where)."""
+        if self.open_path(path):
+            self.show_activity("model")
 
     def _on_runs_panel_model_requested(self, run) -> None:
         if self.inspect_panel.open_path(run.path):
@@ -737,6 +747,7 @@ class MainWindow(QMainWindow):
         self.evaluate_panel.shutdown()
         self.style_panel.shutdown()
         self.attack_panel.shutdown()
+        self.lessons_panel.shutdown()
         self.data_panel.shutdown()
         self.loader.wait()
         QApplication.instance().removeEventFilter(self)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.bands import draw_band
 from widgets.tables import read_only_table
 from workbench.errors import WorkbenchError
 from workbench.runs import Run, RunInfo, RunStore, aggregate
@@ -390,23 +391,9 @@ class RunsPanel(QWidget):
 
     def _draw_group(self, name: str, members: list[str], metric: str, colour: str) -> None:
         summary = aggregate([self._history(i) for i in members], metric)
-        epochs = np.asarray(summary["epoch"], dtype=float)
-        if summary["runs"] == 0 or epochs.size == 0:
-            return
-        mean, low, high = (np.asarray(summary[k], dtype=float) for k in ("mean", "min", "max"))
-        finite = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
-        label = f"{name} (mean of {summary['runs']})"
-        self.group_curves[name] = self.plot.plot(
-            epochs[finite], mean[finite], pen=pg.mkPen(colour, width=2.5), name=label)
-        # The band's edges are invisible curves; FillBetweenItem shades between them.
-        lower = pg.PlotDataItem(epochs[finite], low[finite], pen=pg.mkPen(None))
-        upper = pg.PlotDataItem(epochs[finite], high[finite], pen=pg.mkPen(None))
-        fill = QColor(colour)
-        fill.setAlpha(60)
-        band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(fill))
-        band.setZValue(-10)  # under every line
-        self.plot.addItem(band)
-        self.bands[name] = band
+        drawn = draw_band(self.plot, summary, f"{name} (mean of {summary['runs']})", colour)
+        if drawn is not None:
+            self.group_curves[name], self.bands[name] = drawn
 
     def _label(self, run_id: str) -> str:
         info = self._infos[run_id]

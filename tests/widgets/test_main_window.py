@@ -275,6 +275,17 @@ def test_open_model_in_the_runs_tab_feeds_inspect_and_embeddings(qtbot, window):
     close_without_prompt(window)
 
 
+def test_a_lesson_member_opens_in_the_editor_as_a_template(window):
+    from workbench.presets import find_preset
+
+    member = find_preset("capacity").members[0]
+    window.lessons_panel.open_requested.emit(member.path)
+    assert window.document.experiment.name == member.name
+    assert window.document.experiment.path is None  # Save asks where: the bundled file stays
+    assert window.tabs.currentIndex() == 0
+    close_without_prompt(window)
+
+
 def test_the_demo_trains_then_attacks_with_the_runs_own_data(qtbot, window):
     """What ``main.py --screenshot --panel attack --demo`` does; the Data tab never loads its
     data here, so the panels must get the data the run trained on."""
