@@ -184,7 +184,8 @@ class LessonsPanel(QWidget):
         self.epochs_field.setToolTip("Epochs for every member (fewer: a quicker, rougher lesson)")
         self.metric_field = QComboBox()
         self.metric_field.setObjectName("lessonMetric")
-        self.metric_field.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.metric_field.setMinimumContentsLength(12)
+        self.metric_field.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.metric_field.currentTextChanged.connect(lambda _text: self._draw())
         for label, field in (("seeds", self.seeds_field), ("epochs", self.epochs_field),
                              ("metric", self.metric_field)):
