@@ -20,8 +20,10 @@ from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, bundled_templat
 from workbench.export import export_model, script_source
 from workbench.graph.convert import build_model, from_keras
 from workbench.graph.graph import ModelGraph
+from workbench.presets import PRESETS_DIR
 
-EXPERIMENTS = {"default": DEFAULT_EXPERIMENT, **bundled_templates()}
+EXPERIMENTS = {"default": DEFAULT_EXPERIMENT, **bundled_templates(),
+               "vae": PRESETS_DIR / "generative" / "vae.json"}  # a Keras Workbench layer (Sampling)
 
 
 def load_script(text: str, tmp_path, name: str = "exported"):
@@ -64,8 +66,8 @@ def test_generated_code_rebuilds_every_bundled_experiment(keras, tmp_path, name)
     assert f"EPOCHS = {training['epochs']}" in script.text
     assert f"BATCH_SIZE = {training['batch_size']}" in script.text
     # one readable line per layer, parameters at their defaults left out
-    for node_id in experiment.graph.nodes:
-        assert script.text.count(f'name="{node_id}"') == 1
+    for node_id in experiment.graph.nodes:  # a custom layer is written as its config
+        assert script.text.count(f'name="{node_id}"') + script.text.count(f'"name": "{node_id}"') == 1
     assert "use_bias=True" not in script.text and 'padding="valid"' not in script.text
 
 

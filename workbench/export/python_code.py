@@ -139,11 +139,14 @@ class ModelCode:
             inner functions first.
         notes: what a reader should know (layers left out, fallbacks).
         layers: how many layer lines were written.
+        setup: lines the script runs after its imports (registering the workbench's own
+            layers, such as a VAE's ``Sampling``).
     """
 
     functions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     layers: int = 0
+    setup: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -256,16 +259,28 @@ class _Writer:
                 return made, None
         # No constructor form that round-trips: give Keras the config itself.
         config = dict(node.params, name=name)
-        owner = f"layers.{node.type}" if builtin else (
-            f"keras.saving.get_registered_object({json.dumps(node.type)})")
+        owner = f"layers.{node.type}" if builtin else self._custom_owner(node.type)
         made = f"{owner}.from_config({py_value(config)})"
         if _mismatch(made, node.type, target) is not None:
             config = to_json_data(expected.get_config())
             made = f"{owner}.from_config({py_value(config)})"
         why = (f"written as its config: {reason}" if builtin else
                f"{node.type} is a custom layer: import the module that registers it before this runs")
+        if not builtin and self.code.setup:
+            why = f"{node.type} is a Keras Workbench layer: the script needs keras-workbench installed"
         self.code.notes.append(f"{name}: {why}")
         return made, why
+
+    def _custom_owner(self, type_name: str) -> str:
+        """The expression of a registered custom layer class, by its registered name; the
+        workbench's own layers are registered by the script itself."""
+        keras = keras_module()
+        cls = layer_class(type_name)
+        if cls.__module__ == "workbench.generative.layers" and not self.code.setup:
+            self.code.setup += ["from workbench.generative.layers import register",
+                                "",
+                                "register()  # the Keras Workbench layers this model uses (Sampling)"]
+        return f"keras.saving.get_registered_object({json.dumps(keras.saving.get_registered_name(cls))})"
 
 
 def _reading_order(graph: ModelGraph, used: set[str]) -> list[str]:

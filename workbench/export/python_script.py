@@ -75,6 +75,8 @@ def script_source(graph: ModelGraph, experiment: Experiment | None = None, *,
     uses_numpy = any("np." in part for part in (data.source, *data.fit_head))
     imports += ["import keras", "import numpy as np"] if uses_numpy else ["import keras"]
     imports += ["from keras import layers"]
+    if model.setup:
+        imports += ["", *model.setup]
     constants = ['HERE = Path(__file__).resolve().parent',
                  f'WEIGHTS = HERE / "{stem}.weights.h5"  # the exported (trained) weights',
                  f'TRAINED = HERE / "{stem}.keras"  # where training saves the model',
