@@ -11,10 +11,8 @@ Open loads a member into the editor to change it and train it alone.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -91,10 +89,12 @@ class LessonsPanel(QWidget):
         group = self.group
         if group is None or self.running:
             return False
+        from workbench.presets import parse_seeds
+
         try:
-            seeds = _seeds(self.seeds_field.text())
+            seeds = parse_seeds(self.seeds_field.text())
         except WorkbenchError as error:
-            self._show(str(error), error=True)
+            self._show(f"Seeds: {error}", error=True)
             return False
         epochs = self.epochs_field.value() or None
         runs_dir = self.runs_dir
@@ -251,30 +251,25 @@ class LessonsPanel(QWidget):
                       _COLOURS[index % len(_COLOURS)])
 
     def _fill_results(self) -> None:
-        """One row per member: the compared metric's final value over the seeds, and the
-        group's own numbers (rare-class recall and F1, snapshot ensemble)."""
-        group, results = self.group, self.results or {}
-        metric = group.compare.metric
-        focus = list(group.compare.focus_classes or [])
-        columns = ["member", f"final {metric}", "seeds"]
-        columns += [f"class {c} recall" for c in focus] + [f"class {c} F1" for c in focus]
-        ensemble = any(run.result.ensemble for runs in results.values() for run in runs)
-        if ensemble:
-            columns += ["ensemble accuracy", "final model accuracy"]
+        """One row per member (``presets.summarize``): the compared metric's final value over
+        the seeds, and the group's own numbers (rare-class recall and F1, snapshot ensemble)."""
+        from workbench.presets import summarize
+
+        summary = summarize(self.group, self.results or {})
+        members = summary["members"]
+        focus = summary["focus_classes"]
+        ensemble = sorted({key for member in members for key in member["ensemble"]})
+        columns = ["member", f"final {summary['metric']}", "seeds"]
+        columns += [f"class {c} {what}" for what in ("recall", "F1") for c in focus]
+        columns += [key.replace("_val_", " ") for key in ensemble]
         self.result_table.setColumnCount(len(columns))
         self.result_table.setHorizontalHeaderLabels(columns)
-        self.result_table.setRowCount(len(results))
-        for row, (name, runs) in enumerate(results.items()):
-            finals = [run.history[metric][-1] for run in runs if run.history.get(metric)]
-            cells = [name, _mean_spread(finals), str(len(runs))]
-            for key in ("recall", "f1"):
-                for c in focus:
-                    cells.append(_mean_spread([_class_score(run.evaluation, c, key) for run in runs
-                                               if run.evaluation is not None]))
-            if ensemble:
-                for key in ("ensemble_val_accuracy", "final_val_accuracy"):
-                    cells.append(_mean_spread([run.result.ensemble[key] for run in runs
-                                               if run.result.ensemble and key in run.result.ensemble]))
+        self.result_table.setRowCount(len(members))
+        for row, member in enumerate(members):
+            final = member["final"]
+            cells = [member["name"], _mean_spread(final), str(len(member["seeds"]))]
+            cells += [_number(scores[what]) for what in ("recall", "f1") for scores in member["focus"]]
+            cells += [_number(member["ensemble"].get(key)) for key in ensemble]
             for col, text in enumerate(cells):
                 self.result_table.setItem(row, col, QTableWidgetItem(text))
         self.result_table.resizeColumnsToContents()
@@ -347,27 +342,14 @@ class LessonsPanel(QWidget):
         self.group_finished.emit(None)
 
 
-def _seeds(text: str) -> list[int]:
-    """"0, 1, 2" -> [0, 1, 2]; a clear error for anything else."""
-    parts = [p for p in text.replace(",", " ").split() if p]
-    try:
-        seeds = [int(p) for p in parts]
-    except ValueError:
-        raise WorkbenchError(f"Seeds are whole numbers separated by commas, e.g. 0, 1, 2 (got {text!r})") \
-            from None
-    if not seeds:
-        raise WorkbenchError("Give at least one seed, e.g. 0")
-    return list(dict.fromkeys(seeds))
+def _number(value) -> str:
+    return "–" if value is None else f"{value:.4g}"
 
 
-def _class_score(evaluation, class_index: int, key: str) -> float:
-    return float(evaluation.per_class()[class_index][key])
-
-
-def _mean_spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
+def _mean_spread(final: dict) -> str:
+    """"mean ± std" over the seeds (the value alone for one seed)."""
+    if not final["count"]:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.4g}"
-    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
+    if final["count"] == 1:
+        return f"{final['mean']:.4g}"
+    return f"{final['mean']:.4g} ± {final['std']:.2g}"

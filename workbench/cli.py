@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, help="seed for batches and dropout (default 0)")
     sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
 
+    from workbench import presets_cli as presets_commands
     from workbench.export import cli as export_commands
     from workbench.generate import cli as generate_commands
     from workbench.inspect import cli as inspect_commands
@@ -299,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate_commands.add_commands(add)  # style, attack
     k8s_commands.add_commands(add)  # k8s
     tune_commands.add_commands(add)  # tune
+    presets_commands.add_commands(add)  # lessons, lesson
     return parser
 
 

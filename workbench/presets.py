@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ExperimentFileError, FormatError
+from workbench.errors import ExperimentFileError, FormatError, WorkbenchError
 from workbench.experiment import EXPERIMENTS_DIR, Experiment
 from workbench.tasks import NullProgress, Progress
 
@@ -316,6 +317,88 @@ def curves(runs: dict[str, list[MemberRun]], key: str) -> dict[str, dict]:
 
     return {name: aggregate([run.history for run in member_runs], key)
             for name, member_runs in runs.items()}
+
+
+# ---------------------------------------------------------------------- reading
+def parse_seeds(text: str) -> list[int]:
+    """"0,1,2" (commas and/or spaces) -> [0, 1, 2], repeats dropped; whole numbers >= 0."""
+    parts = text.replace(",", " ").split()
+    try:
+        seeds = [int(part) for part in parts]
+    except ValueError:
+        seeds = None
+    if not seeds or any(seed < 0 for seed in seeds):
+        raise WorkbenchError(f"seeds are whole numbers >= 0 separated by commas, e.g. 0,1,2 "
+                             f"(got {text!r})")
+    return list(dict.fromkeys(seeds))
+
+
+def summarize(group, runs: dict[str, list]) -> dict:
+    """The numbers a lesson is read by, per member, from ``run_group``'s result.
+
+    Returns:
+        {"group", "name", "lesson", "metric", "focus_classes", "members": [...]}: each member
+        with its runs (seed, status, reason, run folder, history, final value, focus-class
+        scores, ensemble scores), ``final`` (mean, std, min, max, count of the compared metric's
+        last value over the seeds), ``focus`` (mean precision, recall and F1 per focus class),
+        ``ensemble`` (mean of each snapshot-ensemble score) and ``curve`` (the per-epoch mean,
+        min and max band of ``workbench.presets.curves``).
+    """
+    metric = group.compare.metric
+    focus = list(group.compare.focus_classes) if group.compare.evaluate else []
+    bands = curves(runs, metric)
+    members = []
+    for name, member_runs in runs.items():
+        rows = [_run_row(run, metric, focus) for run in member_runs]
+        focus_means = []
+        for index, cls in enumerate(focus):
+            scores = [row["focus"][index] for row in rows if row["focus"] is not None]
+            scores = [s for s in scores if s is not None]
+            focus_means.append({"class": cls, "label": scores[0]["label"] if scores else str(cls),
+                                **{key: _mean([s[key] for s in scores])
+                                   for key in ("precision", "recall", "f1")}})
+        ensemble_keys = sorted({k for row in rows if row["ensemble"] for k in row["ensemble"]
+                                if k.startswith(("ensemble_", "final_"))})
+        ensemble = {key: _mean([row["ensemble"][key] for row in rows
+                                if row["ensemble"] and key in row["ensemble"]]) for key in ensemble_keys}
+        members.append({"name": name, "seeds": [run.seed for run in member_runs],
+                        "final": _stats([row["final"] for row in rows]), "focus": focus_means,
+                        "ensemble": ensemble, "curve": bands[name], "runs": rows})
+    return {"group": group.key, "name": group.name, "lesson": group.lesson, "metric": metric,
+            "focus_classes": focus, "members": members}
+
+
+def _run_row(run, metric: str, focus: list[int]) -> dict:
+    values = run.history.get(metric) or []
+    scores = None
+    if run.evaluation is not None and focus:
+        per_class = run.evaluation.per_class()  # computed once: it draws every ROC/PR curve
+        scores = [{"label": per_class[c]["class"], "precision": per_class[c]["precision"],
+                   "recall": per_class[c]["recall"], "f1": per_class[c]["f1"]}
+                  if c < len(per_class) else None for c in focus]
+    return {"seed": run.seed, "status": run.result.status, "reason": run.result.reason,
+            "run": str(run.result.run.path) if run.result.run is not None else None,
+            "final": float(values[-1]) if values else None, "focus": scores,
+            "ensemble": dict(run.result.ensemble) if run.result.ensemble else None,
+            "history": {key: [float(v) for v in column] for key, column in run.history.items()}}
+
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def _mean(values) -> float | None:
+    values = _finite(values)
+    return math.fsum(values) / len(values) if values else None
+
+
+def _stats(values) -> dict:
+    finite = _finite(values)
+    if not finite:
+        return {"mean": None, "std": None, "min": None, "max": None, "count": 0}
+    mean = math.fsum(finite) / len(finite)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in finite) / len(finite))
+    return {"mean": mean, "std": std, "min": min(finite), "max": max(finite), "count": len(finite)}
 
 
 def _dataset(member: Experiment, cache: dict[str, Any], progress: Progress):
