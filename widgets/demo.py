@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import QObject, Signal
+
 # Panels whose picture needs a trained model first.
 NEEDS_TRAINING = ("train", "inspect", "embeddings", "evaluate", "style", "attack", "runs")
 
@@ -74,6 +76,28 @@ def _style(window, steps: int):
     return panel.task_finished, panel.run_style
 
 
+class _Finished(QObject):
+    """A signal for a demo made of several tasks in a row."""
+
+    finished = Signal()
+
+
+def _attack(window, _steps: int):
+    """The robustness sweep, then one attack: the tab with both its plot and its pictures."""
+    panel, done = window.attack_panel, _Finished(window)
+
+    def attack_after_sweep() -> None:
+        _OneShot(panel.task_finished, done.finished.emit)
+        if not panel.attack():
+            done.finished.emit()
+
+    def start() -> bool:
+        _OneShot(panel.task_finished, attack_after_sweep)
+        return panel.run_sweep()
+
+    return done.finished, start
+
+
 def _lessons(window, _steps: int):
     panel = window.lessons_panel
     panel.select_group("noise_channels")
@@ -97,7 +121,7 @@ _ACTIONS: dict[str, Callable] = {
     "evaluate": lambda window, _steps: (window.evaluate_panel.task_finished,
                                         window.evaluate_panel.evaluate),
     "style": _style,
-    "attack": lambda window, _steps: (window.attack_panel.task_finished, window.attack_panel.attack),
+    "attack": _attack,
     "runs": _runs,
     "lessons": _lessons,
 }

@@ -298,6 +298,7 @@ def test_the_demo_trains_then_attacks_with_the_runs_own_data(qtbot, window):
     qtbot.waitUntil(lambda: bool(done), timeout=180_000)
     assert window.inspect_panel.dataset is not None and window.attack_panel.dataset is not None
     assert window.attack_panel.result is not None  # a validation sample was attacked
+    assert window.attack_panel.sweep is not None  # after the robustness sweep
     assert "run" in window.attack_panel.model_label.text()
     close_without_prompt(window)
 
