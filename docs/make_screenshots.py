@@ -25,6 +25,7 @@ SHOTS: dict[str, list[str]] = {
     "train-panel.png": ["--panel", "train", "--demo"],
     "train-vae.png": ["experiments/presets/generative/vae.json", "--panel", "train", "--demo"],
     "lr-finder.png": ["--panel", "lr", "--demo"],
+    "search.png": ["--panel", "search", "--demo"],
     "inspect-panel.png": ["--panel", "inspect", "--demo"],
     "embeddings.png": ["--panel", "embeddings", "--demo"],
     "evaluate.png": ["--panel", "evaluate", "--demo"],

@@ -10,8 +10,8 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment, is_bundled
 
-ACTIVITIES = ("data", "train", "lr", "inspect", "embeddings", "evaluate", "style", "attack", "runs",
-              "lessons")
+ACTIVITIES = ("data", "train", "lr", "search", "inspect", "embeddings", "evaluate", "style", "attack",
+              "runs", "lessons")
 PANELS = ("palette", "inspector", "summary", "issues") + ACTIVITIES
 
 

@@ -228,18 +228,22 @@ def _count(node_ids: list[str]) -> str:
 
 
 class SetSectionCommand(GraphCommand):
-    """Replace the experiment's "data" or "training" section; undo puts the old one back.
+    """Replace the experiment's "data", "training" or "search" section; undo puts the old one
+    back. The "search" section may be set to None (the experiment then has no search).
 
     Consecutive edits of the same section with the same ``key`` (a spin box being stepped)
     merge into one undo step.
     """
 
     _ID = 1002
+    SECTIONS = ("data", "training", "search")
 
-    def __init__(self, document, section: str, value: dict, key: str = ""):
+    def __init__(self, document, section: str, value: dict | None, key: str = ""):
         super().__init__(f"Change {section}" + (f" {key}" if key else ""))
-        if section not in ("data", "training"):
+        if section not in self.SECTIONS:
             raise ValueError(f"unknown section {section!r}")
+        if value is None and section != "search":
+            raise ValueError(f"the {section} section cannot be removed")
         self.document, self.section, self.key = document, section, key
         self.before = copy.deepcopy(getattr(document.experiment, section))
         self.after = copy.deepcopy(value)

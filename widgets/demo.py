@@ -98,6 +98,23 @@ def _attack(window, _steps: int):
     return done.finished, start
 
 
+def _search(window, _steps: int):
+    """A small random search over the learning rate and the first convolution's filters (the
+    experiment's own space when it has one)."""
+    panel = window.search_panel
+    if not panel.space:
+        panel.add_entry({"target": "training.optimizer.learning_rate", "type": "float",
+                         "min": 0.0005, "max": 0.05, "sampling": "log"})
+        first_conv = next((node.id for node in window.document.graph.nodes.values()
+                           if node.type == "Conv2D"), None)
+        if first_conv is not None:
+            panel.add_entry({"target": f"model.nodes.{first_conv}.filters", "type": "int",
+                             "min": 4, "max": 32, "step": 4})
+    panel.trials_field.setValue(8)
+    panel.epochs_field.setValue(3)
+    return panel.search_finished, panel.start_search
+
+
 def _lessons(window, _steps: int):
     panel = window.lessons_panel
     panel.select_group("noise_channels")
@@ -124,4 +141,5 @@ _ACTIONS: dict[str, Callable] = {
     "attack": _attack,
     "runs": _runs,
     "lessons": _lessons,
+    "search": _search,
 }

@@ -26,7 +26,8 @@ class Document(QObject):
         validated(report): a fresh validation report.
         dirty_changed(bool): unsaved changes appeared or disappeared.
         selection_changed(list): node ids selected on the canvas or in a panel.
-        section_changed(str): the experiment's "data" or "training" section was replaced.
+        section_changed(str): the experiment's "data", "training" or "search" section was
+            replaced.
     """
 
     graph_changed = Signal(object)
@@ -78,8 +79,9 @@ class Document(QObject):
         """Run an edit through the undo stack."""
         self.undo_stack.push(command)
 
-    def set_section(self, name: str, value: dict) -> None:
-        """Replace the "data" or "training" section (called by ``SetSectionCommand``)."""
+    def set_section(self, name: str, value: dict | None) -> None:
+        """Replace the "data", "training" or "search" section (called by ``SetSectionCommand``);
+        the search section may be None (no search)."""
         setattr(self.experiment, name, value)
         self.section_changed.emit(name)
 

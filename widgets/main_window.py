@@ -43,6 +43,7 @@ from widgets.lr_panel import LRPanel
 from widgets.palette import LayerPalette
 from widgets.recovery import RecoveryStore
 from widgets.runs_panel import RunsPanel
+from widgets.search_panel import SearchPanel
 from widgets.style_panel import StylePanel
 from widgets.summary_panel import ModelSummary
 from widgets.train_panel import TrainPanel
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel(self.document, auto_load=True)
         self.train_panel = TrainPanel(self.document, self.runs_dir)
         self.lr_panel = LRPanel(self.document)
+        self.search_panel = SearchPanel(self.document, self.runs_dir)
         self.inspect_panel = InspectPanel()
         self.embed_panel = EmbedPanel()
         self.evaluate_panel = EvaluatePanel()
@@ -92,7 +94,8 @@ class MainWindow(QMainWindow):
         self._activity_tabs = {"model": 0}
         for name, widget, title in (
                 ("data", self.data_panel, "Data"), ("train", self.train_panel, "Train"),
-                ("lr", self.lr_panel, "LR finder"), ("inspect", self.inspect_panel, "Inspect"),
+                ("lr", self.lr_panel, "LR finder"), ("search", self.search_panel, "Search"),
+                ("inspect", self.inspect_panel, "Inspect"),
                 ("embeddings", self.embed_panel, "Embeddings"),
                 ("evaluate", self.evaluate_panel, "Evaluate"), ("style", self.style_panel, "Style"),
                 ("attack", self.attack_panel, "Attack"), ("runs", self.runs_panel, "Runs"),
@@ -121,6 +124,8 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.data_panel.dataset_loaded.connect(self.train_panel.set_dataset)
         self.data_panel.dataset_loaded.connect(self.lr_panel.set_dataset)
+        self.data_panel.dataset_loaded.connect(self.search_panel.set_dataset)
+        self.search_panel.runs_changed.connect(self.runs_panel.refresh)
         self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
         self.lessons_panel.group_finished.connect(lambda _results: self.runs_panel.refresh())
@@ -275,7 +280,7 @@ class MainWindow(QMainWindow):
         document.setParent(self)
         self._connect_document()
         for panel in (self.canvas, self.inspector, self.summary, self.issues, self.data_panel,
-                      self.train_panel, self.lr_panel):
+                      self.train_panel, self.lr_panel, self.search_panel):
             panel.set_document(document)
         self._bind_undo_actions(document.undo_stack)
         if self.loader.is_loaded:
@@ -632,8 +637,8 @@ class MainWindow(QMainWindow):
         self.docks["issues"].setWindowTitle(f"Issues ({total})" if total else "Issues")
 
     def show_activity(self, name: str) -> None:
-        """Bring an activity tab to the front: model, data, train, lr, inspect, embeddings,
-        evaluate, style, attack, runs or lessons."""
+        """Bring an activity tab to the front: model, data, train, lr, search, inspect,
+        embeddings, evaluate, style, attack, runs or lessons."""
         self.tabs.setCurrentIndex(self._activity_tabs[name])
 
     def _on_tabs_current_changed(self, index: int) -> None:
@@ -742,6 +747,7 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.train_panel.shutdown()
         self.lr_panel.shutdown()
+        self.search_panel.shutdown()
         self.inspect_panel.shutdown()
         self.embed_panel.shutdown()
         self.evaluate_panel.shutdown()
