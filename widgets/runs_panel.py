@@ -31,7 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from widgets.bands import draw_band
+from widgets.tables import SORT_ROLE as _SORT_ROLE
 from widgets.tables import read_only_table
+from widgets.tables import sortable_item as _item
 from workbench.errors import WorkbenchError
 from workbench.runs import Run, RunInfo, RunStore, aggregate
 
@@ -52,23 +54,9 @@ _PREFERRED_METRICS = ("val_loss", "loss", "val_accuracy", "accuracy")
 CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf")
 _ID_ROLE = Qt.ItemDataRole.UserRole
-_SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _ERROR = "#c5221f"
 EMPTY_TEXT = "No runs yet in {root}: train a model to create one."
 HINT_TEXT = "Select runs in the table to compare their curves."
-
-
-class _SortableItem(QTableWidgetItem):
-    """A cell that sorts by a key of its own (numbers as numbers, blanks last)."""
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        mine, theirs = self.data(_SORT_ROLE), other.data(_SORT_ROLE)
-        if mine is None or theirs is None:
-            return super().__lt__(other) if mine is None and theirs is None else theirs is None
-        try:
-            return mine < theirs
-        except TypeError:
-            return str(mine) < str(theirs)
 
 
 class RunsPanel(QWidget):
@@ -460,14 +448,6 @@ class RunsPanel(QWidget):
         self.refresh()
         if problems:
             self._show_message("; ".join(problems))
-
-
-def _item(text: str, sort=None, align_right: bool = False) -> QTableWidgetItem:
-    item = _SortableItem(text)
-    item.setData(_SORT_ROLE, sort)
-    if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return item
 
 
 def _number(value) -> float | None:

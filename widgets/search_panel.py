@@ -48,8 +48,7 @@ from PySide6.QtWidgets import (
 from widgets.commands import SetParamCommand, SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
-from widgets.runs_panel import _item as sortable_item
-from widgets.tables import read_only_table
+from widgets.tables import read_only_table, sortable_item
 from widgets.tasks import TaskRunner
 from widgets.train_panel import format_number, parse_number
 from workbench.errors import FormatError, WorkbenchError

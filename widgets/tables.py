@@ -1,9 +1,12 @@
-"""The read-only row tables of the panels (model summary, runs), set up one way."""
+"""The read-only row tables of the panels (model summary, runs, search), set up one way, and
+cells that sort by a key of their own."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem, QWidget
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # where a sortable cell keeps its key
 
 
 def read_only_table(columns: int, object_name: str, parent: QWidget) -> QTableWidget:
@@ -22,3 +25,25 @@ def read_only_table(columns: int, object_name: str, parent: QWidget) -> QTableWi
     table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     table.horizontalHeader().setHighlightSections(False)
     return table
+
+
+class _SortableItem(QTableWidgetItem):
+    """A cell that sorts by a key of its own (numbers as numbers, blanks last)."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        if mine is None or theirs is None:
+            return super().__lt__(other) if mine is None and theirs is None else theirs is None
+        try:
+            return mine < theirs
+        except TypeError:
+            return str(mine) < str(theirs)
+
+
+def sortable_item(text: str, sort=None, align_right: bool = False) -> QTableWidgetItem:
+    """A cell showing ``text`` that sorts by ``sort`` (None sorts last)."""
+    item = _SortableItem(text)
+    item.setData(SORT_ROLE, sort)
+    if align_right:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
