@@ -11,7 +11,7 @@ chief/worker distribution; this module only connects it to the workbench:
 * The data are loaded once and shared by all trials; KerasTuner clears the Keras session
   before each trial's build, and nothing here keeps a trial's model, so memory stays flat.
 * Progress: ``step(done, trials, message)`` through each trial and after it, and
-  ``partial({"kind": "trial", "trial", "values", "score", "status", "run"})`` after each
+  ``partial({"kind": "trial", "trial", "values", "score", "status", "message", "run"})`` after each
   trial (``{"kind": "trial_epoch", ...}`` after each of its epochs). Cancelling stops the
   running trial between batches (its run is kept as "stopped") and ends the search.
 
@@ -501,11 +501,19 @@ class _HyperModelMixin:
         if run is not None:
             _update_record(run, {"score": score, "status": status})
         values = decode(trial.hyperparameters.values, plan.space)
+        message = _last_line(getattr(trial, "message", None)) if status == "failed" else None
         shown = f"{plan.objective} {score:.4g}" if score is not None else status
-        plan.progress.step(plan.done, plan.trials, f"trial {trial.trial_id}: {shown}")
+        plan.progress.step(plan.done, plan.trials, f"trial {trial.trial_id}: {shown}"
+                           + (f": {message}" if message else ""))
         plan.progress.partial({"kind": "trial", "trial": trial.trial_id, "values": values,
-                               "score": score, "status": status,
+                               "score": score, "status": status, "message": message,
                                "run": str(run) if run else None})
+
+
+def _last_line(text: str | None) -> str | None:
+    """The reason in KerasTuner's failure message (a traceback ends with it)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None
 
 
 class _TrialStore:
