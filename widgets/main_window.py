@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QTabBar,
     QTabWidget,
+    QToolBar,
 )
 
 from widgets.attack_panel import AttackPanel
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_menus()
         self._make_toolbar()
+        self._make_activity_bar()  # a second toolbar row, under the main one
         self._status_counts = QLabel()
         self._status_counts.setObjectName("statusCounts")
         self.statusBar().addPermanentWidget(self._status_counts)
@@ -253,6 +256,28 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+
+    def _make_activity_bar(self) -> None:
+        """The activity tabs in a toolbar row of their own: it spans the whole window, where
+        the tab widget's own bar is only as wide as the canvas between the docks (too narrow
+        for twelve tabs at 1280 pixels). The tab widget keeps the pages and the index."""
+        bar = QTabBar()
+        bar.setObjectName("activityBar")
+        bar.setDocumentMode(True)
+        bar.setExpanding(False)
+        bar.setDrawBase(False)
+        for index in range(self.tabs.count()):
+            bar.addTab(self.tabs.tabText(index))
+        bar.currentChanged.connect(self.tabs.setCurrentIndex)
+        self.tabs.currentChanged.connect(bar.setCurrentIndex)
+        self.tabs.tabBar().hide()
+        self.activity_bar = bar
+        row = QToolBar("Activities")
+        row.setObjectName("activityToolbar")
+        row.setMovable(False)
+        row.addWidget(bar)
+        self.addToolBarBreak()
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, row)
 
     def _make_toolbar(self) -> None:
         bar = self.addToolBar("Main")
