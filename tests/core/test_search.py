@@ -286,3 +286,10 @@ def test_chief_and_two_workers_on_loopback_share_the_trials(tmp_path):
     pids = {json.loads((Path(t["run"]) / "run.json").read_text())["pid"] for t in data["trials"]}
     assert len(pids) == 2  # both workers trained
     assert data["best"]["score"] == max(t["score"] for t in data["trials"])
+
+
+def test_the_default_seed_repeats_its_trials(tmp_path, keras):
+    # KerasTuner reads a seed of 0 as "no seed": the workbench's 0 must still repeat.
+    first, second = (run_search(_experiment(), method="random", trials=2, runs_dir=tmp_path / f"r{i}",
+                                epochs=1, seed=0) for i in range(2))
+    assert [t.values for t in first.trials] == [t.values for t in second.trials]

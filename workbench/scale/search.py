@@ -327,10 +327,16 @@ def _plan(experiment, method, trials, runs_dir, progress, epochs, directory, see
                  objective_direction(search, objective), progress, epochs, seed)
 
 
+def _tuner_seed(seed: int) -> int:
+    """KerasTuner's oracles take a seed of 0 for "no seed" (``seed or random.randint``): shift
+    every seed by one so 0, the default, repeats its trials like any other seed."""
+    return int(seed) + 1
+
+
 def _make_tuner(plan: _Plan):
     kt = keras_tuner_module()
     objective = kt.Objective(plan.objective, direction=plan.direction)
-    common = {"hypermodel": _hypermodel_class()(plan), "objective": objective, "seed": plan.seed,
+    common = {"hypermodel": _hypermodel_class()(plan), "objective": objective, "seed": _tuner_seed(plan.seed),
               "directory": str(plan.directory), "project_name": plan.search_id,
               "overwrite": False, "max_consecutive_failed_trials": MAX_CONSECUTIVE_FAILURES}
     cls = _tuner_class(plan.method)
@@ -599,6 +605,13 @@ def _result(plan: _Plan, trials: list, status: str, seconds: float) -> SearchRes
 
 
 # ------------------------------------------------------------------------------ plot
+def _trial_number(trial_id, fallback: int) -> int:
+    try:
+        return int(trial_id)
+    except (TypeError, ValueError):
+        return fallback
+
+
 def save_search_plot(result: SearchResult, path: str | os.PathLike) -> None:
     """A PNG: the score of each trial (and the best so far), then the score against each
     hyperparameter (log axes for log-sampled ranges, categories for choices)."""
@@ -608,6 +621,7 @@ def save_search_plot(result: SearchResult, path: str | os.PathLike) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     from matplotlib.figure import Figure
 
     scored = [t for t in result.trials if t.score is not None]
@@ -617,7 +631,8 @@ def save_search_plot(result: SearchResult, path: str | os.PathLike) -> None:
     figure = Figure(figsize=(4.2 * columns, 3.4 * rows), dpi=100)
     best = result.best
     axes = figure.add_subplot(rows, columns, 1)
-    order = list(range(1, len(scored) + 1))
+    order = [_trial_number(t.id, i) for i, t in enumerate(scored)]  # as the table numbers them
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.plot(order, [t.score for t in scored], "o", color="#1f77b4", label=result.objective)
     running, best_so_far = None, []
     for trial in scored:
@@ -644,6 +659,7 @@ def save_search_plot(result: SearchResult, path: str | os.PathLike) -> None:
             xs = values
             if entry.get("sampling") == "log":
                 axes.set_xscale("log")
+                axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded labels
         axes.plot(xs, [t.score for t in scored], "o", color="#1f77b4", alpha=0.8)
         if best is not None and best in scored:
             axes.plot([xs[scored.index(best)]], [best.score], "*", color="#d62728", markersize=14)
