@@ -799,16 +799,21 @@ class TrainPanel(QWidget):
             if distribution.devices:
                 replicas = len(distribution.devices)
             elif self._devices_known:
-                replicas = max(1, sum(1 for i in range(self._device.count())
-                                      if str(self._device.itemData(i)).startswith("gpu")))
+                replicas = sum(1 for i in range(self._device.count())
+                               if str(self._device.itemData(i)).startswith("gpu"))
+                if replicas == 0:
+                    return ("No GPU here: mirrored trains one copy on the CPU, as one device "
+                            "would. List devices in the file (\"devices\": [\"/cpu:0\", "
+                            "\"/cpu:1\"]) to try it, or use it on a machine with GPUs")
             else:
                 return "Mirrored over every GPU of this machine (counted once TensorFlow has loaded)"
-            return f"{replicas} replica(s): {scaling_note(config, replicas)}"
+            return scaling_note(config, replicas)
         try:
             workers = read_tf_config().workers
         except WorkbenchError:
-            return ("Multi-worker: set TF_CONFIG on every machine and run `workbench train "
-                    "EXPERIMENT` there (see `workbench k8s`); Train here waits for the other workers")
+            return ("Multi-worker needs TF_CONFIG, which is not set here: save the experiment and "
+                    "run `workbench train EXPERIMENT` on every machine, each with its TF_CONFIG "
+                    "(see `workbench k8s`); Train in this window would fail")
         return f"{workers} worker(s) from TF_CONFIG: {scaling_note(config, workers)}"
 
     def _load_devices(self) -> None:
