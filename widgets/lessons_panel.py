@@ -34,6 +34,7 @@ from widgets.bands import draw_band
 from widgets.tables import read_only_table
 from workbench.errors import WorkbenchError
 
+_BAR_STEPS = 100  # the bar moves within a run, not once per run
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -55,7 +56,7 @@ class LessonsPanel(QWidget):
 
         self.setObjectName("lessonsPanel")
         self.runs_dir = Path(runs_dir)
-        self.groups = bundled_presets()
+        self.groups = sorted(bundled_presets(), key=lambda group: group.name.lower())
         self.results: dict | None = None
         self._histories: dict[tuple[str, int], dict[str, list[float]]] = {}
         self._runner = TaskRunner(self, keras_work=True)
@@ -103,7 +104,7 @@ class LessonsPanel(QWidget):
         self._draw()
         self.result_table.setRowCount(0)
         total = len(group.members) * len(seeds)
-        self.progress_bar.setRange(0, total)
+        self.progress_bar.setRange(0, total * _BAR_STEPS)
         self.progress_bar.setValue(0)
         self._show(f"Training {len(group.members)} members × {len(seeds)} seed(s)…")
 
@@ -131,6 +132,8 @@ class LessonsPanel(QWidget):
         self.group_list = QListWidget()
         self.group_list.setObjectName("lessonList")
         self.group_list.addItems([group.name for group in self.groups])
+        for row, group in enumerate(self.groups):  # the key is what `workbench lesson` takes
+            self.group_list.item(row).setToolTip(f"workbench lesson {group.key}")
         self.group_list.currentRowChanged.connect(self._on_group_list_current_row_changed)
         self.group_list.setMinimumWidth(300)
         self.group_list.setWordWrap(True)
@@ -161,7 +164,7 @@ class LessonsPanel(QWidget):
         item.setLabel("bottom", "epoch")
         item.getAxis("left").enableAutoSIPrefix(False)  # accuracy reads 0.9, not 900 x 0.001
         item.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = item.addLegend(offset=(-10, 10))
+        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#222")
         column.addWidget(self.plot, 3)
         self.result_table = read_only_table(0, "lessonResults", self)
         self.result_table.setMinimumHeight(110)
@@ -204,8 +207,11 @@ class LessonsPanel(QWidget):
         self.open_button.setObjectName("lessonOpenButton")
         self.open_button.setToolTip("Load this member into the editor to change it or train it alone")
         self.open_button.clicked.connect(self._on_open_button_clicked)
-        for widget in (self.run_button, self.stop_button, self.member_field, self.open_button):
-            row.addWidget(widget)
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(QLabel("member"))
+        row.addWidget(self.member_field)
+        row.addWidget(self.open_button)
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("lessonProgress")
         row.addWidget(self.progress_bar, 1)
@@ -243,6 +249,10 @@ class LessonsPanel(QWidget):
         if group is None or not metric:
             return
         item.setLabel("left", metric)
+        # Accuracies end high, losses low: the legend goes to the corner the curves leave free.
+        rising = any(word in metric for word in ("acc", "auc", "precision", "recall"))
+        self.legend.anchor(itemPos=(1, 1 if rising else 0), parentPos=(1, 1 if rising else 0),
+                           offset=(-10, -10 if rising else 10))
         histories = self._member_histories()
         for index, name in enumerate(group.member_names):
             summary = aggregate(histories.get(name, []), metric)
@@ -259,16 +269,17 @@ class LessonsPanel(QWidget):
         members = summary["members"]
         focus = summary["focus_classes"]
         ensemble = sorted({key for member in members for key in member["ensemble"]})
-        columns = ["member", f"final {summary['metric']}", "seeds"]
-        columns += [f"class {c} {what}" for what in ("recall", "F1") for c in focus]
+        columns = ["member", f"final {summary['metric']}", "min..max", "seeds"]
+        columns += [f"class {c} {what}" for what in ("precision", "recall", "F1") for c in focus]
         columns += [key.replace("_val_", " ") for key in ensemble]
         self.result_table.setColumnCount(len(columns))
         self.result_table.setHorizontalHeaderLabels(columns)
         self.result_table.setRowCount(len(members))
         for row, member in enumerate(members):
             final = member["final"]
-            cells = [member["name"], _mean_spread(final), str(len(member["seeds"]))]
-            cells += [_number(scores[what]) for what in ("recall", "f1") for scores in member["focus"]]
+            cells = [member["name"], _mean_spread(final), _range(final), str(len(member["seeds"]))]
+            cells += [_number(scores[what]) for what in ("precision", "recall", "f1")
+                      for scores in member["focus"]]
             cells += [_number(member["ensemble"].get(key)) for key in ensemble]
             for col, text in enumerate(cells):
                 self.result_table.setItem(row, col, QTableWidgetItem(text))
@@ -304,7 +315,7 @@ class LessonsPanel(QWidget):
             self.open_requested.emit(Path(path))
 
     def _on_runner_stepped(self, done: float, total, message: str) -> None:
-        self.progress_bar.setValue(int(done))
+        self.progress_bar.setValue(int(done * _BAR_STEPS))
         if message:
             self._show(message)
 
@@ -323,14 +334,14 @@ class LessonsPanel(QWidget):
         self.results = results
         runs = [run for member_runs in results.values() for run in member_runs]
         failed = [run for run in runs if run.result.status == "failed"]
-        self.progress_bar.setValue(len(runs))
+        self.progress_bar.setValue(len(runs) * _BAR_STEPS)
         self._draw()
         self._fill_results()
         text = f"Done: {len(runs)} run(s), kept in {self.runs_dir}."
         if failed:
             text += " Failed: " + "; ".join(f"{run.member} (seed {run.seed}): {run.result.reason}"
                                             for run in failed[:3])
-        if len(runs) < self.progress_bar.maximum():
+        if len(runs) * _BAR_STEPS < self.progress_bar.maximum():
             text = f"Stopped after {len(runs)} run(s); they are kept in {self.runs_dir}."
         self._show(text, error=bool(failed))
         self._refresh()
@@ -344,6 +355,10 @@ class LessonsPanel(QWidget):
 
 def _number(value) -> str:
     return "–" if value is None else f"{value:.4g}"
+
+
+def _range(final: dict) -> str:
+    return "–" if not final["count"] else f"{final['min']:.4g}..{final['max']:.4g}"
 
 
 def _mean_spread(final: dict) -> str:

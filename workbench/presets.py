@@ -289,7 +289,9 @@ def run_group(group: PresetGroup, seeds: Sequence[int] | None = None, epochs: in
             if progress.cancelled():
                 return results
             relay = _MemberProgress(progress, member.name, seed, done, total)
+            relay.loading = True
             dataset = _dataset(member, datasets, relay)
+            relay.loading = False
             if dataset is None:  # cancelled while loading
                 return results
             experiment = copy.deepcopy(member)
@@ -419,9 +421,10 @@ class _MemberProgress:
     def __init__(self, parent: Progress, member: str, seed: int, index: int, total: int):
         self.parent, self.member, self.seed = parent, member, seed
         self.index, self.total = index, total
+        self.loading = False  # data loading reports its own steps: not the run's progress
 
     def step(self, done: float, total: float | None = None, message: str = "") -> None:
-        fraction = done / total if total else 0.0
+        fraction = done / total if total and not self.loading else 0.0
         self.parent.step(self.index + min(max(fraction, 0.0), 1.0), self.total,
                          f"{self.member}, seed {self.seed}: {message}")
 
