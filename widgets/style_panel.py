@@ -134,6 +134,9 @@ class StylePanel(QWidget):
             if sample.exists():
                 self.open_picture(kind, sample)
         self._fill_layers()
+        if not self._vgg19_cached():
+            self._show("VGG19's ImageNet weights (~80 MB) download on the first Paint. Offline, "
+                       "train a model or open one of yours (Open model or run…): it is used instead")
         self._refresh()
 
     # ------------------------------------------------------------------ API
@@ -149,6 +152,9 @@ class StylePanel(QWidget):
         self._add_model("trained", model, dataset, f"trained model: {label or model.name}")
         if not self._vgg19_cached() and self.extractor_field.currentData() == _VGG19:
             self._select_extractor("trained")
+        if not self.running:
+            self._show(f"Features from {label or model.name} (the trained model); VGG19 is still "
+                       "in the list")
 
     def open_picture(self, kind: str, path: str | Path) -> bool:
         """Use an image file as the content or the style picture."""
@@ -297,6 +303,9 @@ class StylePanel(QWidget):
         form = QFormLayout(holder)
         self.extractor_field = QComboBox()
         self.extractor_field.setObjectName("styleExtractor")
+        # Long names (a run folder) elide in the box; the full name is in the list and tooltip.
+        self.extractor_field.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.extractor_field.setMinimumContentsLength(16)
         self.extractor_field.addItem(self._vgg19_label(), _VGG19)
         self.extractor_field.currentIndexChanged.connect(self._on_extractor_changed)
         form.addRow("Features from", self.extractor_field)
@@ -457,6 +466,7 @@ class StylePanel(QWidget):
 
     # ------------------------------------------------------------ user input
     def _on_extractor_changed(self, _index: int) -> None:
+        self.extractor_field.setToolTip(self.extractor_field.currentText())
         self._fill_layers()
 
     def _on_open_picture_clicked(self, kind: str) -> None:
