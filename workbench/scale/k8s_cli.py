@@ -48,7 +48,10 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         return 0
     lines = [f"wrote {bundle.folder}: " + ", ".join(f.name for f in bundle.files) + ", project/",
              f"next: docker build -t {bundle.image} {bundle.folder} && docker push {bundle.image} && "
-             f"kubectl apply -f {bundle.folder / 'job.yaml'}"]
+             f"kubectl apply -f {bundle.folder / 'runs-pvc.yaml'} -f {bundle.folder / 'job.yaml'}"]
+    if "/" not in bundle.image:
+        lines.append(f"note: push to a registry the cluster can pull from: give --image "
+                     f"REGISTRY/NAME:TAG (the default {bundle.image} has no registry)")
     lines += [f"note: {note}" for note in bundle.notes]
     print("\n".join(lines))
     return 0
