@@ -215,3 +215,18 @@ def test_adversarial_training_is_a_training_option(keras, tmp_path):
     with pytest.raises(_FormatError) as caught:
         TrainingConfig.from_dict({"adversarial": {"method": "fgsm", "epsilon": -1}})
     assert caught.value.where.startswith("training.adversarial")
+
+
+def test_batch_reports_carry_each_batchs_own_loss():
+    # Keras 3 logs the epoch's running mean after each batch; the relay reports the batch's own
+    # value, so the batches of an epoch average to the epoch's loss and do not jump at its start.
+    experiment = Experiment.load(DEFAULT_EXPERIMENT)
+    experiment.training = {**experiment.training, "batch_size": 359}  # 1437 samples: 4 full + 1
+    progress = RecordingProgress()
+    result = TrainingSession(experiment, progress=progress, epochs=2).run()
+    batches = [p for p in progress.partials if isinstance(p, dict) and p.get("kind") == "batch"]
+    first = [b["logs"]["loss"] for b in batches if b["epoch"] == 0]
+    sizes = [359, 359, 359, 359, 1]
+    weighted = sum(loss * size for loss, size in zip(first, sizes)) / sum(sizes)
+    assert len(first) == 5 and weighted == pytest.approx(result.history["loss"][0], rel=1e-3)
+    assert len(set(round(loss, 6) for loss in first)) == 5

@@ -313,6 +313,7 @@ class _RelayMixin:
         self.status: str | None = None
         self.reason: str | None = None
         self.step = 0
+        self.epoch_means: dict[str, float] = {}  # the running means Keras reported last
         self.first_loss: float | None = None
         self.epoch_started = 0.0
         self.seen = 0
@@ -354,7 +355,7 @@ class _RelayMixin:
             self.rate_varies = _has_schedule(self.model)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        logs = _floats(logs)
+        logs = self._batch_values(batch, _floats(logs))
         self.step += 1
         loss = logs.get("loss")
         if self.schedule is not None:
@@ -383,6 +384,16 @@ class _RelayMixin:
                 f"epoch {self.epoch + 1}/{self.epochs} · loss {loss:.4f} · {_duration(eta)} left"
                 if loss is not None else f"epoch {self.epoch + 1}/{self.epochs}")
         self._between_batches()
+
+    def _batch_values(self, batch: int, means: dict[str, float]) -> dict[str, float]:
+        """This batch's own loss and metrics. Keras 3 reports the mean of the epoch so far after
+        each batch; the batch's value is what it added to that mean (exact for equal batches,
+        close for a smaller last one): (b + 1) * mean_b - b * mean_(b-1)."""
+        before = self.epoch_means if batch > 0 else {}
+        self.epoch_means = means
+        return {key: (batch + 1) * value - batch * before[key]
+                if key in before and math.isfinite(value) and math.isfinite(before[key]) else value
+                for key, value in means.items()}
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         logs = _floats(logs)
