@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from widgets.pictures import to_pixmap
 
@@ -25,6 +26,34 @@ _CAPTIONS = {
 }
 
 
+class FitLabel(QLabel):
+    """A picture shown as large as the label allows, whole (a grid is never cut off)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._picture: QPixmap | None = None
+        # Ignored: the label follows its box instead of growing to its pixmap.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_picture(self, picture: QPixmap) -> None:
+        self._picture = picture
+        self._fit()
+
+    def clear(self) -> None:
+        self._picture = None
+        super().clear()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self._picture is not None:
+            self.setPixmap(self._picture.scaled(max(self.width(), 16), max(self.height(), 16),
+                                                Qt.AspectRatioMode.KeepAspectRatio,
+                                                Qt.TransformationMode.FastTransformation))
+
+
 class GeneratedView(QWidget):
     """Pictures of a generative model's progress. See the module docstring."""
 
@@ -33,17 +62,17 @@ class GeneratedView(QWidget):
         self.setObjectName("generatedView")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.views: dict[str, QLabel] = {}
+        self.views: dict[str, FitLabel] = {}
         self.captions: dict[str, QLabel] = {}
         self.boxes: dict[str, QWidget] = {}
         for kind in ("reconstructions", "samples", "decoded_grid"):
-            view = QLabel()
+            view = FitLabel()
             view.setObjectName(f"generated_{kind}")
             view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            view.setMinimumSize(_TILE, _TILE)
+            view.setMinimumSize(_TILE // 2, _TILE // 2)
             self.views[kind] = view
             self.boxes[kind] = self._box(kind, view)
-            layout.addWidget(self.boxes[kind])
+            layout.addWidget(self.boxes[kind], 1)
         self.latent_plot = pg.PlotWidget(background="w")
         self.latent_plot.setObjectName("latentPlot")
         self.latent_plot.setMinimumSize(_TILE, _TILE)
@@ -52,7 +81,6 @@ class GeneratedView(QWidget):
         self.latent_plot.addItem(self.latent_scatter)
         self.boxes["latent"] = self._box("latent", self.latent_plot)
         layout.addWidget(self.boxes["latent"], 1)
-        layout.addStretch(0)
         self.clear()
 
     def clear(self) -> None:
@@ -78,7 +106,7 @@ class GeneratedView(QWidget):
             else:
                 picture = item.get("grid") if kind == "reconstructions" else item["images"]
                 pixels = np.round(np.clip(np.asarray(picture, np.float32), 0, 1) * 255).astype(np.uint8)
-                self.views[kind].setPixmap(to_pixmap(pixels, least=_TILE))
+                self.views[kind].set_picture(to_pixmap(pixels, least=_TILE))
             self.boxes[kind].show()
         if newest:
             self.show()

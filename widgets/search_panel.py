@@ -490,7 +490,7 @@ class SearchPanel(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"trial 1 of {trials} · starting")
         self._show_status(f"Searching: {_METHOD_LABELS[method]}, {trials} trials"
-                          + (f" of {epochs} epochs" if epochs else "")
+                          + (f" of {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "")
                           + f", {self._objective} ({'higher' if self._direction == 'max' else 'lower'} "
                           f"is better). Every trial is a run in {self.runs_dir}.")
         dataset, runs_dir = self._dataset, self.runs_dir

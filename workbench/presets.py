@@ -179,7 +179,7 @@ def find_preset(key: str) -> PresetGroup:
     for group in groups:
         if key in (group.key, group.name):
             return group
-    raise ExperimentFileError(str(PRESETS_DIR), f"no preset {key!r}; choose one of "
+    raise ExperimentFileError(str(PRESETS_DIR), f"no lesson {key!r}; choose one of "
                               f"{', '.join(g.key for g in groups)}")
 
 

@@ -118,7 +118,7 @@ def test_a_broken_group_file_is_named(tmp_path):
         assert error.value.where == where, (where, str(error.value))
     with pytest.raises(ExperimentFileError, match="no group.json"):
         load_group(tmp_path)
-    with pytest.raises(WorkbenchError, match="no preset 'nope'; choose one of"):
+    with pytest.raises(WorkbenchError, match="no lesson 'nope'; choose one of"):
         find_preset("nope")
 
 

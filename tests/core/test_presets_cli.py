@@ -107,7 +107,7 @@ def test_an_evaluating_group_shows_focus_classes_and_the_snapshot_ensemble(capsy
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["lesson", "no_such_lesson"], "no preset 'no_such_lesson'; choose one of batch_norm, capacity"),
+    (["lesson", "no_such_lesson"], "no lesson 'no_such_lesson'; choose one of batch_norm, capacity"),
     (["lesson", "noise_channels", "--seeds", "0,one"], "--seeds: seeds are whole numbers >= 0"),
     (["lesson", "noise_channels", "--seeds", " , "], "--seeds: seeds are whole numbers >= 0"),
     (["lesson", "noise_channels", "--seeds", "-1"], "--seeds: seeds are whole numbers >= 0"),
