@@ -173,7 +173,9 @@ class LessonsPanel(QWidget):
         splitter.setStretchFactor(1, 1)
         layout.addWidget(splitter)
 
-    def _build_controls(self) -> QHBoxLayout:
+    def _build_controls(self) -> QVBoxLayout:
+        """Two rows: how to run and compare, then the member to open in the editor."""
+        rows = QVBoxLayout()
         row = QHBoxLayout()
         self.seeds_field = QLineEdit()
         self.seeds_field.setObjectName("lessonSeeds")
@@ -209,13 +211,17 @@ class LessonsPanel(QWidget):
         self.open_button.clicked.connect(self._on_open_button_clicked)
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
-        row.addWidget(QLabel("member"))
-        row.addWidget(self.member_field)
-        row.addWidget(self.open_button)
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("lessonProgress")
         row.addWidget(self.progress_bar, 1)
-        return row
+        rows.addLayout(row)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("member"))
+        second.addWidget(self.member_field)
+        second.addWidget(self.open_button)
+        second.addStretch(1)
+        rows.addLayout(second)
+        return rows
 
     def _refresh(self) -> None:
         busy = self.running
