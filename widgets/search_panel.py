@@ -913,6 +913,11 @@ class SearchPanel(QWidget):
                                               Qt.ItemDataRole.ToolTipRole)
             self.target_field.setCurrentIndex(-1)
             self.target_field.setEditText(text)
+        # The hint says the parameter's current value: after an edit (Apply best) say the new one.
+        current = next((g for g in self._suggestions if g.target == text), None)
+        showing_problem = ERROR_COLOR in self.target_hint.styleSheet()
+        if current is not None and self.target_hint.text() != _HINT and not showing_problem:
+            self.target_hint.setText(current.label)
 
     def _fill_form(self, entry: dict, hint: str = "") -> None:
         with QSignalBlocker(self.target_field):

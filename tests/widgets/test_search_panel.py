@@ -179,12 +179,15 @@ def test_search_fills_results_and_apply_best_is_one_undo_step(qtbot, panel, smal
     assert panel.apply_button.isEnabled()
     before = small_document.experiment.to_dict()
     count = small_document.undo_stack.count()
+    assert panel.load_suggestion(FILTERS) and "now 16" in panel.target_hint.text()
     assert panel.apply_best()
     best = result.best
     assert small_document.graph.node("conv_1").params["filters"] == best.values[FILTERS]
     assert small_document.experiment.training["optimizer"]["learning_rate"] == best.values[LEARNING_RATE]
     assert small_document.undo_stack.count() == count + 1
     assert "Applied trial" in panel.apply_status.text() and "conv_1.filters 16 →" in panel.apply_status.text()
+    # the form's hint, showing filters before the apply, tells the value as it is now
+    qtbot.waitUntil(lambda: f"now {best.values[FILTERS]}" in panel.target_hint.text(), timeout=5000)
     small_document.undo_stack.undo()
     assert small_document.experiment.to_dict() == before
 
