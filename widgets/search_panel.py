@@ -221,6 +221,14 @@ def parse_values(text: str) -> list:
     return values
 
 
+def _grid_note(method: str, search: dict, trials: int) -> str | None:
+    if method != "grid":
+        return None
+    from workbench.scale.search import grid_note
+
+    return grid_note(search["space"], trials)
+
+
 def short_label(target: str) -> str:
     """A column header for a target: ``conv_1.filters``, ``learning_rate``, ``optimizer``."""
     parts = target.split(".")
@@ -492,7 +500,8 @@ class SearchPanel(QWidget):
         self._show_status(f"Searching: {_METHOD_LABELS[method]}, {trials} trials"
                           + (f" of {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "")
                           + f", {self._objective} ({'higher' if self._direction == 'max' else 'lower'} "
-                          f"is better). Every trial is a run in {self.runs_dir}.")
+                          f"is better). Every trial is a run in {self.runs_dir}."
+                          + (f" Note: {note}." if (note := _grid_note(method, search, trials)) else ""))
         dataset, runs_dir = self._dataset, self.runs_dir
         self._searched = document
         self._runner.start(lambda progress: run_search(

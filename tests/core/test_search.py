@@ -16,7 +16,14 @@ import pytest
 from workbench.errors import ExperimentFileError, FormatError, WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
 from workbench.runs import RunStore
-from workbench.scale.search import load_search, run_search, save_search_plot, trial_record
+from workbench.scale.search import (
+    grid_note,
+    grid_points,
+    load_search,
+    run_search,
+    save_search_plot,
+    trial_record,
+)
 from workbench.scale.search_space import apply_values, check_search
 from workbench.tasks import RecordingProgress
 
@@ -200,6 +207,16 @@ def test_random_search_records_each_trial_as_a_run_in_flat_memory(tmp_path, kera
         assert progress.rss[-1] - progress.rss[1] < 60, progress.rss
     gc.collect()
     assert len([o for o in gc.get_objects() if isinstance(o, keras.Model)]) <= 1
+
+
+def test_a_grid_too_big_for_its_trials_is_named():
+    space = [{"target": "training.optimizer.learning_rate", "type": "float", "min": 1e-4, "max": 1e-2,
+              "sampling": "log"},
+             {"target": "model.nodes.conv_1.filters", "type": "int", "min": 4, "max": 16, "step": 4}]
+    assert grid_points(space) == 40  # KerasTuner counts 10 values for a float range without step
+    note = grid_note(space, 3)
+    assert "40 points" in note and "training.optimizer.learning_rate" in note and "give a step" in note
+    assert grid_note(space[1:], 4) is None
 
 
 def test_grid_search_covers_the_grid(tmp_path):

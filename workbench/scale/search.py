@@ -378,6 +378,30 @@ def declare(hp, space: list[dict]) -> None:
                      sampling=entry.get("sampling", "linear"))
 
 
+def grid_points(space: list[dict]) -> int:
+    """How many points a grid search over ``space`` has, as KerasTuner counts them (a float
+    range without a step counts 10 values)."""
+    kt = keras_tuner_module()
+    hp = kt.HyperParameters()
+    declare(hp, space)
+    points = 1
+    for parameter in hp.space:
+        points *= len(list(parameter.values))
+    return points
+
+
+def grid_note(space: list[dict], trials: int) -> str | None:
+    """What a grid search of ``trials`` trials leaves out, or None when it covers the grid."""
+    points = grid_points(space)
+    if trials >= points:
+        return None
+    stepless = [entry["target"] for entry in space
+                if entry["type"] == "float" and entry.get("step") is None]
+    return (f"the grid has {points:,} points and {trials} trial(s) try only the first of them"
+            + (f"; a float range without a step counts 10 values ({', '.join(stepless)}): give a "
+               "step, or more trials" if stepless else "; give more trials"))
+
+
 def decode(values: dict, space: list[dict]) -> dict:
     """KerasTuner's values as plain target values (Hyperband's ``tuner/*`` left out)."""
     entries = {entry["target"]: entry for entry in space}

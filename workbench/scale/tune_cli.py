@@ -74,7 +74,7 @@ def add_commands(add) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from workbench.scale.search import run_search, save_search_plot
+    from workbench.scale.search import grid_note, run_search, save_search_plot
 
     experiment = _load(args.experiment)
     search = experiment.search or {}
@@ -107,10 +107,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.plot:
         save_search_plot(result, args.plot)
     data = result.to_dict()
+    note = grid_note(experiment.search["space"], trials) if method == "grid" else None
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps({**data, "note": note} if note else data, indent=2))
     else:
-        print(results_text(result) + (f"\nplot: {args.plot}" if args.plot else ""))
+        print(results_text(result) + (f"\nplot: {args.plot}" if args.plot else "")
+              + (f"\nnote: {note}" if note else ""))
     return 0 if result.best is not None else 1
 
 
