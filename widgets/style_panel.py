@@ -42,7 +42,7 @@ from workbench.errors import WorkbenchError
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 _IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 _MODEL_SUFFIXES = (".keras", ".h5")
-_WELL = 200
+_WELL = 190
 _VGG19 = "vgg19"
 _LOSS_COLORS = {"total": "#222222", "content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c"}
 
@@ -284,7 +284,7 @@ class StylePanel(QWidget):
         right.addWidget(self.status)
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setObjectName("styleLossPlot")
-        self.loss_plot.setMinimumHeight(180)
+        self.loss_plot.setMinimumHeight(140)
         item = self.loss_plot.getPlotItem()
         item.setLabel("bottom", "step")
         item.setLabel("left", "loss terms (unweighted)")
