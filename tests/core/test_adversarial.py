@@ -8,9 +8,7 @@ training the same seeded model with and without it.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -258,26 +256,10 @@ def test_pgd_adversarial_training_runs_and_refuses_two_outputs(keras, digits):
 
 # ---------------------------------------------------------------------------- CLI
 def run_cli(argv: list[str]) -> int:
-    """Parse and run like ``workbench.cli.main``: 0/1 exit codes, 2 for usage (SystemExit)."""
-    from workbench.cli import _Parser
-    from workbench.generate.cli import add_commands
+    """The ``workbench`` command, in this process: 0/1 exit codes, 2 for usage (SystemExit)."""
+    from workbench.cli import main
 
-    parser = _Parser(prog="workbench")
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--json", action="store_true")
-        sub.set_defaults(handler=handler)
-        return sub
-
-    add_commands(add)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except WorkbenchError as error:
-        print(f"workbench: error: {error}", file=sys.stderr)
-        return 1
+    return main(argv)
 
 
 def test_attack_command_writes_the_picture_and_the_batch(digits, tmp_path, capsys):

@@ -9,7 +9,6 @@ its own.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,32 +26,16 @@ from workbench.export import (
     format_for_path,
     open_export_source,
 )
-from workbench.export.cli import add_commands
 from workbench.export.formats import has_package
 
 ONNX_READY = has_package("tf2onnx") and has_package("onnx")
 
 
 def run_cli(argv: list[str]) -> int:
-    """Parse and run like ``workbench.cli.main``: 0/1 exit codes, 2 for usage (SystemExit)."""
-    from workbench.cli import _Parser
+    """The ``workbench`` command, in this process: 0/1 exit codes, 2 for usage (SystemExit)."""
+    from workbench.cli import main
 
-    parser = _Parser(prog="workbench")
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--json", action="store_true")
-        sub.set_defaults(handler=handler)
-        return sub
-
-    add_commands(add)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except WorkbenchError as error:
-        print(f"workbench: error: {error}", file=sys.stderr)
-        return 1
+    return main(argv)
 
 
 @pytest.fixture(scope="module")

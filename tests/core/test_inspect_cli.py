@@ -6,40 +6,22 @@ The commands are registered on a parser built here the way ``workbench/cli.py`` 
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
-from workbench.inspect.cli import add_commands
 
 SIZE = 16
 
 
 def run_cli(argv: list[str]) -> int:
-    """Parse and run like ``workbench.cli.main``: 0/1 exit codes, 2 for usage (SystemExit)."""
-    from workbench.cli import _Parser
+    """The ``workbench`` command, in this process: 0/1 exit codes, 2 for usage (SystemExit)."""
+    from workbench.cli import main
 
-    parser = _Parser(prog="workbench")
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--json", action="store_true")
-        sub.set_defaults(handler=handler)
-        return sub
-
-    add_commands(add)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except WorkbenchError as error:
-        print(f"workbench: error: {error}", file=__import__("sys").stderr)
-        return 1
+    return main(argv)
 
 
 @pytest.fixture(scope="module")
