@@ -54,7 +54,8 @@ from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
 from widgets.generated_view import KINDS as GENERATED_KINDS
 from widgets.generated_view import GeneratedView
 from widgets.inspector import ERROR_COLOR
-from widgets.tasks import GuiBudget, GuiThreadGarbage, QtProgress, TaskRunner
+from widgets.live_range import LiveYRange
+from widgets.tasks import DrawQueue, GuiBudget, GuiThreadGarbage, QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -226,6 +227,7 @@ class TrainPanel(QWidget):
         self._gc_timer = QTimer(self)
         self._gc_timer.setInterval(_GC_INTERVAL_MS)
         self._gc_timer.timeout.connect(self._on_gc_timer_timeout)
+        self._draws = DrawQueue(self)  # each plot repaints in its own pass of the event loop
         self._runner = TaskRunner(self)
         self._runner.stepped.connect(self._on_runner_stepped)
         self._runner.partials.connect(self._on_runner_partials)
@@ -633,8 +635,9 @@ class TrainPanel(QWidget):
         return widget
 
     def _curve(self, pen, **options) -> pg.PlotDataItem:
-        curve = pg.PlotDataItem(pen=pen, **options)
-        # Both keep 100k+ points smooth: draw only what is in view, at most ~2 points per pixel.
+        """A batch curve: 100k+ points stay smooth, as only what is in view is drawn, at most
+        ~2 points per pixel."""
+        curve = pg.PlotDataItem(pen=pen, dynamicRangeLimit=None, **options)
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
         return curve
@@ -653,6 +656,7 @@ class TrainPanel(QWidget):
 
         loss_item.addItem(self.raw_loss_curve)
         loss_item.addItem(self.smooth_loss_curve)
+        self._loss_range = LiveYRange(loss_item.vb)
 
         self.epoch_plot = self._plot("epochPlot", "", "epoch", "loss")
         epoch_item = self.epoch_plot.getPlotItem()
@@ -680,6 +684,8 @@ class TrainPanel(QWidget):
         epoch_item.getAxis("right").enableAutoSIPrefix(False)
         self._metric_view.setXLink(epoch_item)
         epoch_item.vb.sigResized.connect(self._on_epoch_view_resized)
+        self._epoch_loss_range = LiveYRange(epoch_item.vb)
+        self._metric_range = LiveYRange(self._metric_view)
         self.epoch_curves: dict[str, pg.PlotDataItem] = {}
 
         self.lr_plot = self._plot("lrPlot", "Learning rate", "step", "lr",
@@ -1027,7 +1033,11 @@ class TrainPanel(QWidget):
         self._batches_dirty = False
         self._plotted_at = -math.inf
         self._bar_at = -math.inf
+        self._loss_low, self._loss_high = math.inf, -math.inf
         if hasattr(self, "lr_plot"):
+            self._draws.clear()
+            for live_range in (self._loss_range, self._epoch_loss_range, self._metric_range):
+                live_range.reset()
             self.lr_plot.getPlotItem().setLogMode(False, False)
             for plot in (self.loss_plot, self.lr_plot, self.epoch_plot):
                 plot.getPlotItem().enableAutoRange(x=True)
@@ -1122,12 +1132,7 @@ class TrainPanel(QWidget):
         if epochs:
             for item in epochs:
                 self._add_epoch(item)
-            for name, curve in self.epoch_curves.items():
-                values = self._epoch_values[name].view
-                if np.isfinite(values).any():
-                    curve.setData(self._epoch_x.view, values)
-                else:  # all NaN (a diverged run): nothing to draw, and pyqtgraph would warn
-                    curve.setData([], [])
+            self._draws.request("epochs", self._draw_epochs)
 
     def _add_batches(self, steps: list, losses: list, rates: list) -> None:
         now = time.monotonic()
@@ -1138,6 +1143,8 @@ class TrainPanel(QWidget):
         self._raw_loss.extend(losses)
         self._smooth_loss.extend(self._smoother.add(losses))
         self._rates.extend(rates)
+        low, high = _finite_bounds([losses])
+        self._loss_low, self._loss_high = min(self._loss_low, low), max(self._loss_high, high)
         for rate in rates:
             if rate > 0:  # NaN compares False
                 self._lr_min, self._lr_max = min(self._lr_min, rate), max(self._lr_max, rate)
@@ -1150,14 +1157,23 @@ class TrainPanel(QWidget):
             self._plot_timer.start(max(1, int(1000 * wait)))
 
     def _draw_batches(self) -> None:
-        """Hand the batch curves their data: one ``setData`` per curve."""
+        """Queue the batch plots' redraws (one ``setData`` per curve)."""
         if not self._batches_dirty:
             return
         self._batches_dirty = False
         self._plotted_at = time.monotonic()
+        self._draws.request("loss", self._draw_loss)
+        self._draws.request("lr", self._draw_lr)
+
+    def _draw_loss(self) -> None:
         x = self._steps.view
+        # The smoothed curve is a running mean of the raw one: inside the raw one's bounds.
+        self._loss_range.show(self._loss_low, self._loss_high)
         self.raw_loss_curve.setData(x, self._raw_loss.view)
         self.smooth_loss_curve.setData(x, self._smooth_loss.view)
+
+    def _draw_lr(self) -> None:
+        x = self._steps.view
         # A log axis once the rate spans more than 10x (schedules, ReduceLROnPlateau): on a
         # linear one the small end of a cosine or a warm-up would be a flat line at zero.
         wanted = self._lr_max > 10 * self._lr_min
@@ -1174,6 +1190,18 @@ class TrainPanel(QWidget):
                 item.setYRange(0, 1.5 * constant, padding=0)
             else:
                 item.enableAutoRange(y=True)
+
+    def _draw_epochs(self) -> None:
+        losses = [values.view for name, values in self._epoch_values.items() if not _is_metric(name)]
+        metrics = [values.view for name, values in self._epoch_values.items() if _is_metric(name)]
+        self._epoch_loss_range.show(*_finite_bounds(losses))
+        self._metric_range.show(*_finite_bounds(metrics))
+        for name, curve in self.epoch_curves.items():
+            values = self._epoch_values[name].view
+            if np.isfinite(values).any():
+                curve.setData(self._epoch_x.view, values)
+            else:  # all NaN (a diverged run): nothing to draw, and pyqtgraph would warn
+                curve.setData([], [])
 
     def _on_plot_timer_timeout(self) -> None:
         self._draw_batches()
@@ -1211,9 +1239,11 @@ class TrainPanel(QWidget):
         # Training solid with filled dots, validation dashed with hollow triangles: told
         # apart without colour too.
         style = Qt.PenStyle.DashLine if validation else Qt.PenStyle.SolidLine
-        curve = self._curve(pg.mkPen(color, width=2, style=style), symbol="t" if validation else "o",
-                            symbolSize=6, symbolPen=pg.mkPen(color),
-                            symbolBrush=None if validation else pg.mkBrush(color), antialias=True)
+        # One point per epoch: unlike the batch curves, nothing to clip or downsample.
+        curve = pg.PlotDataItem(pen=pg.mkPen(color, width=2, style=style), dynamicRangeLimit=None,
+                                symbol="t" if validation else "o", symbolSize=6,
+                                symbolPen=pg.mkPen(color),
+                                symbolBrush=None if validation else pg.mkBrush(color), antialias=True)
         if _is_metric(name):
             self._metric_view.addItem(curve)
         else:
@@ -1249,6 +1279,7 @@ class TrainPanel(QWidget):
             GuiThreadGarbage.release()
         self._plot_timer.stop()
         self._draw_batches()  # the last batches, without waiting for the redraw interval
+        self._draws.flush()
         self._session = None
         self._set_state(IDLE)
         self.last_result = result
@@ -1336,6 +1367,17 @@ def _message_key(key: str) -> str:
 
 def _is_metric(name: str) -> bool:
     return "loss" not in name
+
+
+def _finite_bounds(arrays) -> tuple[float, float]:
+    """The smallest and largest finite value in ``arrays``; (inf, -inf) when there is none."""
+    low, high = math.inf, -math.inf
+    for values in arrays:
+        values = np.asarray(values, dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return low, high
 
 
 def _metric_text(value: float) -> str:

@@ -218,6 +218,11 @@ def test_a_real_run_learns_digits_and_draws_every_batch(qtbot, panel, document):
     assert all(points(curve) == 15 for curve in panel.epoch_curves.values())
     _, accuracy = panel.epoch_curves["val_accuracy"].getOriginalDataset()
     assert accuracy[-1] == pytest.approx(result.history["val_accuracy"][-1])
+    # The views, which follow the data without refitting every frame, show all of them.
+    low, high = panel.loss_plot.getPlotItem().vb.viewRange()[1]
+    assert low <= min(result.run.batches()["loss"]) and max(result.run.batches()["loss"]) <= high
+    low, high = panel._metric_view.viewRange()[1]
+    assert low <= min(accuracy) and max(accuracy) <= high
     assert result.run.path.is_dir() and len(result.run.history()["loss"]) == 15
     assert result.run.info().status == "finished"
     log = child(panel, QPlainTextEdit, "trainLog").toPlainText()
