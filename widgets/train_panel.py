@@ -628,6 +628,12 @@ class TrainPanel(QWidget):
         for axis in ("left", "bottom", "right"):
             item.getAxis(axis).setPen(pg.mkPen(_blend(text, palette.color(QPalette.ColorRole.Base))))
             item.getAxis(axis).setTextPen(pg.mkPen(text))
+        for axis in ("left", "right"):
+            # Room for labels like "0.0001" from the start, and never less once the labels
+            # needed more: a live plot is not laid out (and repainted whole) again each
+            # time its tick labels get a digit longer or shorter.
+            item.getAxis(axis).textWidth = widget.fontMetrics().horizontalAdvance("0.0001")
+            item.getAxis(axis).setStyle(autoReduceTextSpace=False)
         item.setLabel("bottom", bottom)
         item.setLabel("left", left)
         # item.showGrid(x=True, y=True, alpha=0.15)
@@ -1076,9 +1082,12 @@ class TrainPanel(QWidget):
         progresses, and the axes need not be re-ticked every frame (a third of the cost of
         a frame with auto-ranging)."""
         self._x_extent = total_steps
+        # Each plot re-ticks and repaints in a pass of its own (see DrawQueue).
         for plot in (self.loss_plot, self.lr_plot):
-            plot.getPlotItem().setXRange(0, total_steps, padding=0.02)
-        self.epoch_plot.getPlotItem().setXRange(1, max(2, self._epochs_planned), padding=0.05)
+            self._draws.request(f"extent {plot.objectName()}", lambda plot=plot:
+                                plot.getPlotItem().setXRange(0, total_steps, padding=0.02))
+        self._draws.request("extent epochs", lambda: self.epoch_plot.getPlotItem().setXRange(
+            1, max(2, self._epochs_planned), padding=0.05))
 
     def _progress_text(self, done: float, total) -> str:
         parts = [f"epoch {self._epoch_now + 1}/{self._epochs_planned}"]
