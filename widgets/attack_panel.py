@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -24,40 +24,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.model_task_panel import ModelTaskPanel
 from widgets.pictures import to_pixmap
-from widgets.tasks import TaskRunner
 
 _TILE = 160
 _SWEEP_SAMPLES = 200
 
 
-class AttackPanel(QWidget):
+class AttackPanel(ModelTaskPanel):
     """Adversarial examples for a trained classifier. See the module docstring.
 
     Signals:
         task_finished(str): "attack", "sweep", "saliency" or "failed".
     """
 
-    task_finished = Signal(str)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("attackPanel")
-        self.model = None
-        self.dataset = None
         self.result = None
         self.sweep = None
-        self._task = ""
-        self._runner = TaskRunner(self, keras_work=True)
-        self._runner.finished.connect(self._on_runner_finished)
-        self._runner.failed.connect(self._on_runner_failed)
-        self._runner.stepped.connect(self._on_runner_stepped)
         self._build_ui()
         self._refresh()
-
-    @property
-    def running(self) -> bool:
-        return self._runner.running
 
     def set_model(self, model, dataset, label: str = "") -> None:
         self.model, self.dataset, self.result, self.sweep = model, dataset, None, None
@@ -95,7 +82,7 @@ class AttackPanel(QWidget):
             return False
         x, y = samples
         if y is None:
-            self._show("The sweep needs labelled data", error=True)
+            self._show_status("The sweep needs labelled data", error=True)
             return False
         x, y = x[:_SWEEP_SAMPLES], y[:_SWEEP_SAMPLES]
         low, high = self._range(x)
@@ -108,7 +95,7 @@ class AttackPanel(QWidget):
 
     def saliency(self) -> bool:
         if self.result is None:
-            self._show("Attack a sample first", error=True)
+            self._show_status("Attack a sample first", error=True)
             return False
         model, pair = self.model, np.concatenate([self.result.original, self.result.adversarial])
         classes = np.array([self.result.before[0], self.result.before[0]])
@@ -175,8 +162,7 @@ class AttackPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.status = QLabel()
-        self.status.setObjectName("attackStatus")
+        self._make_status("attackStatus")
         layout.addWidget(self.status)
         body = QHBoxLayout()
         pictures = QGridLayout()
@@ -233,20 +219,18 @@ class AttackPanel(QWidget):
 
     def _ready(self, samples) -> bool:
         if self.model is None or samples is None:
-            self._show("Needs a model and its data: train one, or open a run in the Inspect tab", error=True)
+            self._show_status("Needs a model and its data: train one, or open a run in the Inspect tab",
+                              error=True)
             return False
         return not self.running
 
     def _start(self, task: str, work) -> bool:
         self._task = task
-        self._show({"attack": "Attacking…", "sweep": "Sweeping epsilon…", "saliency": "Saliency…"}[task])
+        self._show_status({"attack": "Attacking…", "sweep": "Sweeping epsilon…",
+                           "saliency": "Saliency…"}[task])
         self._runner.start(work)
         self._refresh()
         return True
-
-    def _show(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
 
     def _picture(self, name: str, image: np.ndarray, caption: str | None = None) -> None:
         from workbench.inspect.images import display_image
@@ -268,10 +252,6 @@ class AttackPanel(QWidget):
         return "<br>".join(bars)
 
     # --------------------------------------------------------------- worker
-    def _on_runner_stepped(self, done: float, total, message: str) -> None:
-        if message:
-            self._show(message[:1].upper() + message[1:])
-
     def _on_runner_finished(self, result) -> None:
         task, self._task = self._task, ""
         if task == "attack":
@@ -284,7 +264,7 @@ class AttackPanel(QWidget):
             self._picture("adversarial", result.adversarial[0],
                           f"adversarial<br><small>{self._top(result.probabilities_after[0])}</small>")
             worked = bool(result.success[0])
-            self._show(f"{'Fooled' if worked else 'Not fooled'}: predicted {int(result.before[0])} "
+            self._show_status(f"{'Fooled' if worked else 'Not fooled'}: predicted {int(result.before[0])} "
                        f"({result.confidence_before[0]:.2f}) before, {int(result.after[0])} "
                        f"({result.confidence_after[0]:.2f}) after", error=not worked)
         elif task == "sweep":
@@ -297,18 +277,12 @@ class AttackPanel(QWidget):
                 item.plot(result.epsilons[:len(values)], values, name=method.upper(),
                           pen=pg.mkPen(colors.get(method, "k"), width=2), symbol="o", symbolSize=6,
                           symbolBrush=colors.get(method, "k"))
-            self._show(f"Accuracy on {result.samples} samples: clean {result.clean_accuracy:.2f}; "
+            self._show_status(f"Accuracy on {result.samples} samples: clean {result.clean_accuracy:.2f}; "
                        + ", ".join(f"{m.upper()} {v[-1]:.2f}" for m, v in result.accuracy.items())
                        + f" at epsilon {result.epsilons[-1]:.3g}")
         elif task == "saliency":
             for name, heat in zip(("clean saliency", "adversarial saliency"), result):
                 self._picture(name, np.repeat(np.asarray(heat)[..., None], 3, -1), name)
-            self._show("Gradient saliency of the original class: clean (left) and adversarial (right)")
+            self._show_status("Gradient saliency of the original class: clean (left) and adversarial (right)")
         self._refresh()
         self.task_finished.emit(task)
-
-    def _on_runner_failed(self, message: str) -> None:
-        self._task = ""
-        self._show(message, error=True)
-        self._refresh()
-        self.task_finished.emit("failed")

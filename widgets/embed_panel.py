@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.model_task_panel import ModelTaskPanel
 from widgets.pictures import to_pixmap
-from widgets.tasks import TaskRunner
 
 # matplotlib's tab10, then tab20's lighter halves: distinct class colours
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -35,7 +35,7 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _GALLERY_LIMIT = 64
 
 
-class EmbedPanel(QWidget):
+class EmbedPanel(ModelTaskPanel):
     """2-D embeddings of a layer's activations. See the module docstring.
 
     Signals:
@@ -44,30 +44,18 @@ class EmbedPanel(QWidget):
     """
 
     sample_requested = Signal(int)
-    task_finished = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("embedPanel")
-        self.model = None
-        self.dataset = None
         self.embedder = None
         self.embedding = None
         self.indices = np.empty(0, int)  # sample index of each point
         self.selected = np.empty(0, int)  # sample indices inside the selection box
-        self._runner = TaskRunner(self, keras_work=True)
-        self._runner.stepped.connect(self._on_runner_stepped)
-        self._runner.partials.connect(self._on_runner_partials)
-        self._runner.finished.connect(self._on_runner_finished)
-        self._runner.failed.connect(self._on_runner_failed)
         self._build_ui()
         self._refresh()
 
     # ------------------------------------------------------------------ API
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
     def set_model(self, model, dataset, label: str = "") -> None:
         """Embed ``model``'s layers for ``dataset``'s validation samples."""
         from workbench.inspect.layers import layer_names
@@ -168,9 +156,7 @@ class EmbedPanel(QWidget):
         row.addWidget(self.compute_button)
         row.addStretch(1)
         layout.addLayout(row)
-        self.status = QLabel()
-        self.status.setObjectName("embedStatus")
-        layout.addWidget(self.status)
+        layout.addWidget(self._make_status("embedStatus"))
         body = QHBoxLayout()
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("embeddingPlot")
@@ -226,10 +212,6 @@ class EmbedPanel(QWidget):
     def _samples(self):
         return self.dataset.held_out() if self.dataset is not None else None
 
-    def _show_status(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
-
     # --------------------------------------------------------------- worker
     def _on_compute_button_clicked(self) -> None:
         if self.running:
@@ -262,11 +244,6 @@ class EmbedPanel(QWidget):
                           f"dims seen) · {embedding.implementation} · {embedding.seconds:.1f}s{errors}")
         self._place_box(embedding.coords)
         self.task_finished.emit("embed")
-
-    def _on_runner_failed(self, message: str) -> None:
-        self._refresh()
-        self._show_status(message, error=True)
-        self.task_finished.emit("failed")
 
     # ------------------------------------------------------------------ plot
     @staticmethod

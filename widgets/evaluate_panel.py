@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.model_task_panel import ModelTaskPanel
 from widgets.pictures import to_pixmap
 from widgets.tables import read_only_table
 
@@ -49,7 +50,7 @@ _MOST_TILES = 64  # a confusion cell shows at most this many samples
 _WRONG = QColor("#c0392b")
 
 
-class EvaluatePanel(QWidget):
+class EvaluatePanel(ModelTaskPanel):
     """Score a classifier on labelled data. See the module docstring.
 
     Attributes:
@@ -63,31 +64,18 @@ class EvaluatePanel(QWidget):
     """
 
     sample_requested = Signal(int)
-    task_finished = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
-        from widgets.tasks import TaskRunner
-
         super().__init__(parent)
         self.setObjectName("evaluatePanel")
-        self.model = None
-        self.dataset = None
         self.source_label = ""
         self.evaluation = None
         self.split = ""
         self.gallery_indices: list[int] = []
-        self._runner = TaskRunner(self, keras_work=True)
-        self._runner.stepped.connect(self._on_runner_stepped)
-        self._runner.finished.connect(self._on_runner_finished)
-        self._runner.failed.connect(self._on_runner_failed)
         self._build_ui()
         self._refresh()
 
     # ------------------------------------------------------------------ API
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
     def set_model(self, model, dataset, label: str = "") -> None:
         """Evaluate ``model`` on ``dataset`` from now on (the last results are cleared)."""
         if self.running:  # results for the old model must not land on the new one
@@ -189,11 +177,8 @@ class EvaluatePanel(QWidget):
         top.addWidget(self.evaluate_button)
         top.addWidget(self.stop_button)
         layout.addLayout(top)
-        self.status = QLabel()
-        self.status.setObjectName("evaluateStatus")
+        layout.addWidget(self._make_status("evaluateStatus"))
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.status)
         body = QGridLayout()
         body.addWidget(self._build_confusion_box(), 0, 0)
         body.addWidget(self._build_curves_box(), 0, 1)
@@ -316,10 +301,6 @@ class EvaluatePanel(QWidget):
         for widget in (self.errors_button, self.uncertain_button):
             widget.setEnabled(done)
 
-    def _show_status(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
-
     # --------------------------------------------------------------- checks
     def _data(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The evaluated split's inputs and labels (sets ``split``)."""
@@ -388,11 +369,6 @@ class EvaluatePanel(QWidget):
                 f"the {self._samples_text(summary['samples'])}")
         self._refresh()
         self.task_finished.emit("evaluate")
-
-    def _on_runner_failed(self, message: str) -> None:
-        self._show_status(message, error=True)
-        self._refresh()
-        self.task_finished.emit("failed")
 
     # -------------------------------------------------------------- results
     def _show_evaluation(self, evaluation) -> None:

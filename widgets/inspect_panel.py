@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.model_task_panel import ModelTaskPanel
 from widgets.pictures import to_pixmap
-from widgets.tasks import TaskRunner
 from workbench.errors import WorkbenchError
 
 # method name -> label, in the order shown
@@ -53,7 +53,7 @@ _TILE = 180  # pixels on the longer side of each shown picture
 _IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp)"
 
 
-class InspectPanel(QWidget):
+class InspectPanel(ModelTaskPanel):
     """Look inside a trained model. See the module docstring.
 
     Signals:
@@ -63,32 +63,19 @@ class InspectPanel(QWidget):
             panels follow it).
     """
 
-    task_finished = Signal(str)
     model_opened = Signal(object, object, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("inspectPanel")
         self.setAcceptDrops(True)
-        self.model = None
-        self.dataset = None
         self.source_label = ""
         self.image: np.ndarray | None = None  # the sample, shaped like one model input
         self.pictures: dict[str, np.ndarray] = {}  # tab -> the picture shown, for Save
-        self._task = ""
-        self._runner = TaskRunner(self, keras_work=True)
-        self._runner.partials.connect(self._on_runner_partials)
-        self._runner.stepped.connect(self._on_runner_stepped)
-        self._runner.finished.connect(self._on_runner_finished)
-        self._runner.failed.connect(self._on_runner_failed)
         self._build_ui()
         self._refresh()
 
     # ------------------------------------------------------------------ API
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
     def set_model(self, model, dataset=None, label: str = "") -> None:
         """Inspect ``model``; samples come from ``dataset``'s validation data when given."""
         self.model, self.dataset, self.source_label = model, dataset, label
@@ -241,9 +228,7 @@ class InspectPanel(QWidget):
         top.addWidget(self.model_label, 1)
         top.addWidget(open_button)
         layout.addLayout(top)
-        self.status = QLabel()
-        self.status.setObjectName("inspectStatus")
-        layout.addWidget(self.status)
+        layout.addWidget(self._make_status("inspectStatus"))
         body = QHBoxLayout()
         body.addWidget(self._build_sample_box())
         self.tabs = QTabWidget()
@@ -503,10 +488,6 @@ class InspectPanel(QWidget):
         self._refresh()
         return True
 
-    def _on_runner_stepped(self, done: float, total, message: str) -> None:
-        if message:
-            self._show_status(message[:1].upper() + message[1:])
-
     def _on_runner_partials(self, partials: list) -> None:
         previews = [p for p in partials if isinstance(p, dict) and p.get("kind") == "preview"]
         if previews and self._task == "maximize":
@@ -547,12 +528,6 @@ class InspectPanel(QWidget):
                               + f": activation up by {float(np.mean(gain)):.3g} on average")
         self._refresh()
         self.task_finished.emit(task)
-
-    def _on_runner_failed(self, message: str) -> None:
-        self._task = ""
-        self._show_status(message, error=True)
-        self._refresh()
-        self.task_finished.emit("failed")
 
     def _show_picture(self, tab: str, view: QLabel, picture: np.ndarray) -> None:
         picture = np.asarray(picture, np.float32)
@@ -603,10 +578,6 @@ class InspectPanel(QWidget):
         self.sample_field.setEnabled(self._samples() is not None)
         self.stop_button.setEnabled(self.running)
         self.explain_button.setEnabled(has_model and not self.running)
-
-    def _show_status(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
 
     # ------------------------------------------------------------ user input
     def _on_open_button_clicked(self) -> None:

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.model_task_panel import ModelTaskPanel
 from widgets.pictures import to_pixmap
-from widgets.tasks import TaskRunner
 from workbench.errors import WorkbenchError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
@@ -104,14 +104,12 @@ class LogSlider(QWidget):
         self.label.setText(f"{self.value():g}")
 
 
-class StylePanel(QWidget):
+class StylePanel(ModelTaskPanel):
     """Neural style transfer. See the module docstring.
 
     Signals:
         task_finished(str): "style", "open" or "failed".
     """
-
-    task_finished = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -122,12 +120,6 @@ class StylePanel(QWidget):
         self.models: dict[str, tuple] = {}  # extractor key -> (model, value range, label)
         self.result = None
         self._curves: dict[str, pg.PlotDataItem] = {}
-        self._task = ""
-        self._runner = TaskRunner(self, keras_work=True)
-        self._runner.partials.connect(self._on_runner_partials)
-        self._runner.stepped.connect(self._on_runner_stepped)
-        self._runner.finished.connect(self._on_runner_finished)
-        self._runner.failed.connect(self._on_runner_failed)
         self._build_ui()
         for kind in ("content", "style"):
             sample = SAMPLES / f"{kind}.png"
@@ -135,15 +127,11 @@ class StylePanel(QWidget):
                 self.open_picture(kind, sample)
         self._fill_layers()
         if not self._vgg19_cached():
-            self._show("VGG19's ImageNet weights (~80 MB) download on the first Paint. Offline, "
+            self._show_status("VGG19's ImageNet weights (~80 MB) download on the first Paint. Offline, "
                        "train a model or open one of yours (Open model or run…): it is used instead")
         self._refresh()
 
     # ------------------------------------------------------------------ API
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
     def set_model(self, model, dataset=None, label: str = "") -> None:
         """Offer ``model`` (the last trained or opened one) as the feature extractor, and pick it
         when VGG19's weights are not on this machine."""
@@ -153,7 +141,7 @@ class StylePanel(QWidget):
         if not self._vgg19_cached() and self.extractor_field.currentData() == _VGG19:
             self._select_extractor("trained")
         if not self.running:
-            self._show(f"Features from {label or model.name} (the trained model); VGG19 is still "
+            self._show_status(f"Features from {label or model.name} (the trained model); VGG19 is still "
                        "in the list")
 
     def open_picture(self, kind: str, path: str | Path) -> bool:
@@ -163,7 +151,7 @@ class StylePanel(QWidget):
         try:
             picture = load_unit_image(path)
         except WorkbenchError as error:
-            self._show(str(error), error=True)
+            self._show_status(str(error), error=True)
             return False
         if picture.shape[-1] == 4:
             picture = picture[..., :3]
@@ -172,7 +160,7 @@ class StylePanel(QWidget):
         well = self.content_well if kind == "content" else self.style_well
         self._draw(well, picture)
         well.setToolTip(str(path))
-        self._show(f"{kind.capitalize()}: {Path(path).name} ({picture.shape[1]}x{picture.shape[0]})")
+        self._show_status(f"{kind.capitalize()}: {Path(path).name} ({picture.shape[1]}x{picture.shape[0]})")
         self._refresh()
         return True
 
@@ -190,7 +178,7 @@ class StylePanel(QWidget):
         if self.running:
             return False
         if self.pictures["content"] is None or self.pictures["style"] is None:
-            self._show("Choose a content and a style picture first (Open, or drop files on them)",
+            self._show_status("Choose a content and a style picture first (Open, or drop files on them)",
                        error=True)
             return False
         from workbench.generate.style import StyleSettings, capped_size
@@ -206,7 +194,7 @@ class StylePanel(QWidget):
                 learning_rate=self.rate_field.value(), init=self.init_field.currentData(),
                 preview_every=max(1, self.steps_field.value() // 50))
         except WorkbenchError as error:
-            self._show(str(error), error=True)
+            self._show_status(str(error), error=True)
             return False
         content, style = self.pictures["content"], self.pictures["style"]
         key = self.extractor_field.currentData()
@@ -231,7 +219,7 @@ class StylePanel(QWidget):
         from workbench.inspect.images import save_picture
 
         if self.result is None:
-            self._show("Nothing to save yet: run style transfer first", error=True)
+            self._show_status("Nothing to save yet: run style transfer first", error=True)
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Save picture", "styled.png", "PNG (*.png)")
@@ -240,9 +228,9 @@ class StylePanel(QWidget):
         try:
             written = save_picture(path, self.result.image)
         except WorkbenchError as error:
-            self._show(str(error), error=True)
+            self._show_status(str(error), error=True)
             return None
-        self._show(f"Saved {written}")
+        self._show_status(f"Saved {written}")
         return written
 
     def shutdown(self) -> None:
@@ -278,10 +266,8 @@ class StylePanel(QWidget):
         self.save_button.clicked.connect(lambda: self.save())
         wells.addWidget(self.save_button, 1, 2)
         right.addLayout(wells)
-        self.status = QLabel()
-        self.status.setObjectName("styleStatus")
+        right.addWidget(self._make_status("styleStatus"))
         self.status.setWordWrap(True)
-        right.addWidget(self.status)
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setObjectName("styleLossPlot")
         self.loss_plot.setMinimumHeight(140)
@@ -387,10 +373,6 @@ class StylePanel(QWidget):
         self.save_button.setEnabled(self.result is not None and not busy)
         self.rate_field.setEnabled(self.optimizer_field.currentData() == "adam")
 
-    def _show(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
-
     def _draw(self, view: QLabel, picture: np.ndarray) -> None:
         pixels = np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)
         pixmap = to_pixmap(pixels, least=_WELL)
@@ -451,7 +433,7 @@ class StylePanel(QWidget):
             item.setCheckState(Qt.CheckState.Checked if name in style else Qt.CheckState.Unchecked)
             self.style_layers_field.addItem(item)
         if not names:
-            self._show("This model has no 2-D convolution: style transfer needs feature maps; "
+            self._show_status("This model has no 2-D convolution: style transfer needs feature maps; "
                        "choose another extractor", error=True)
 
     def _chosen_layers(self) -> tuple[list[str], list[str]]:
@@ -513,14 +495,10 @@ class StylePanel(QWidget):
         if self.running:
             return False
         self._task = task
-        self._show(message)
+        self._show_status(message)
         self._runner.start(work)
         self._refresh()
         return True
-
-    def _on_runner_stepped(self, done: float, total, message: str) -> None:
-        if message:
-            self._show(message[:1].upper() + message[1:])
 
     def _on_runner_partials(self, partials: list) -> None:
         previews = [p for p in partials if isinstance(p, dict) and p.get("kind") == "preview"]
@@ -541,7 +519,7 @@ class StylePanel(QWidget):
             key = f"file:{source.path}"
             self._add_model(key, source.model, dataset, source.label)
             self._select_extractor(key)
-            self._show(f"Features from {source.label}: its convolutions are listed on the left")
+            self._show_status(f"Features from {source.label}: its convolutions are listed on the left")
         elif task == "style":
             self.result = result
             self._draw(self.result_view, result.image)
@@ -551,16 +529,10 @@ class StylePanel(QWidget):
             start, end = result.losses["style"][0], result.losses["style"][-1]
             verb = "Stopped" if result.stopped else "Done"
             notes = " ".join(f"Note: {note}." for note in result.notes)
-            self._show(f"{verb} after {result.steps} steps: style loss {start:.3g} → {end:.3g}, "
+            self._show_status(f"{verb} after {result.steps} steps: style loss {start:.3g} → {end:.3g}, "
                        f"content loss {result.losses['content'][-1]:.3g}. {notes}".strip())
         self._refresh()
         self.task_finished.emit(task)
-
-    def _on_runner_failed(self, message: str) -> None:
-        self._task = ""
-        self._show(message, error=True)
-        self._refresh()
-        self.task_finished.emit("failed")
 
 
 def _positive(values):

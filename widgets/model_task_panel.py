@@ -1,0 +1,73 @@
+"""What the tabs that work on a trained model share (Inspect, Embeddings, Evaluate, Style,
+Attack): one ``TaskRunner`` for their Keras work, a status line, and how a task that reports,
+fails or ends is shown.
+
+A subclass builds its widgets (its status line from ``_make_status``), starts work with
+``self._runner.start`` (naming it in ``self._task`` when it has several kinds), and handles
+``_on_runner_finished``; it overrides ``_on_runner_stepped`` or ``_on_runner_partials`` when
+its reports say more than a line of text.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QWidget
+
+from widgets.tasks import TaskRunner
+
+STATUS_ERROR_COLOR = "#c0392b"
+
+
+class ModelTaskPanel(QWidget):
+    """A panel running Keras work on ``model`` (and samples of ``dataset``) in a worker.
+
+    Signals:
+        task_finished(str): the task that ended ("failed" when it raised).
+    """
+
+    task_finished = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = None
+        self.dataset = None
+        self._task = ""
+        self._runner = TaskRunner(self, keras_work=True)
+        self._runner.stepped.connect(self._on_runner_stepped)
+        self._runner.partials.connect(self._on_runner_partials)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
+
+    @property
+    def running(self) -> bool:
+        return self._runner.running
+
+    def _make_status(self, name: str) -> QLabel:
+        """The status line: what is happening, what came out, or in red what went wrong."""
+        self.status = QLabel()
+        self.status.setObjectName(name)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return self.status
+
+    def _show_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {STATUS_ERROR_COLOR};" if error else "")
+
+    def _refresh(self) -> None:
+        """Enable what can be done now (subclasses)."""
+
+    def _on_runner_stepped(self, done: float, total, message: str) -> None:
+        if message:
+            self._show_status(message[:1].upper() + message[1:])
+
+    def _on_runner_partials(self, partials: list) -> None:
+        """Intermediate results (previews, coordinates); none by default."""
+
+    def _on_runner_finished(self, result) -> None:
+        raise NotImplementedError
+
+    def _on_runner_failed(self, message: str) -> None:
+        self._task = ""
+        self._show_status(message, error=True)
+        self._refresh()
+        self.task_finished.emit("failed")
