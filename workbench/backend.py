@@ -102,6 +102,30 @@ def use_cheap_initializers(layer) -> None:
                 setattr(item, name, zeros)
 
 
+@contextlib.contextmanager
+def op_fusion_off():
+    """TensorFlow's graph optimizer without its op-fusion pass ("remapper") for a while.
+
+    On a GAN's generator step the pass tries to fuse a discriminator's Conv2D, bias and
+    LeakyReLU into one op while the step's gradient still reads the bias output; it gives up
+    on that graph and prints "remapper failed: INVALID_ARGUMENT ..." as an error on the
+    terminal, in the middle of the progress lines. Having given up it fused nothing there, so
+    turning it off for the training costs nothing. Other backends: nothing to do.
+    """
+    keras = keras_module()
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"remapping": before})
+
+
 def available_devices() -> list[str]:
     """Devices training can run on: "gpu:0", "gpu:1", ... then "cpu"."""
     keras = keras_module()

@@ -17,6 +17,7 @@ each batch. The strategy is made before Keras starts TensorFlow, which multi-wor
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -26,7 +27,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from workbench.backend import clean_keras_message, device_scope, keras_module, resolve_device
+from workbench.backend import (
+    clean_keras_message,
+    device_scope,
+    keras_module,
+    op_fusion_off,
+    resolve_device,
+)
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 from workbench.scale.distribution import (
@@ -176,12 +183,15 @@ class TrainingSession:
                     fit_under_strategy(model, strategy)
                 self.progress.step(0, self.config.epochs, started)
                 callbacks = self._callbacks(relay, run, dataset)
-                model.fit(
-                    **dataset.fit_arguments(self.config.batch_size),
-                    epochs=self.config.epochs,
-                    callbacks=callbacks,
-                    verbose=0,
-                )
+                from workbench.generative.gan import is_gan
+
+                with op_fusion_off() if is_gan(model) else contextlib.nullcontext():
+                    model.fit(
+                        **dataset.fit_arguments(self.config.batch_size),
+                        epochs=self.config.epochs,
+                        callbacks=callbacks,
+                        verbose=0,
+                    )
                 if relay.snapshots is not None and relay.status != "failed":
                     relay.ensemble = evaluate_snapshots(model, relay.snapshots, dataset, self.progress)
         except WorkbenchError as error:
