@@ -271,6 +271,9 @@ class StylePanel(ModelTaskPanel):
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setObjectName("styleLossPlot")
         self.loss_plot.setMinimumHeight(140)
+        # It takes the height left over, and asks for none: its preferred 480 px made the tab
+        # taller than the window at 1280x800, with a scroll bar for 46 px.
+        self.loss_plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         item = self.loss_plot.getPlotItem()
         item.setLabel("bottom", "step")
         item.setLabel("left", "loss terms (unweighted)")

@@ -320,3 +320,22 @@ def test_the_export_dialog_writes_and_verifies(qtbot, window, tmp_path, fmt, nam
     assert done.args[0] is None and "Not exported" in dialog.report.text()
     dialog.reject()
     close_without_prompt(window)
+
+
+def test_every_activity_fits_a_1280x800_window_without_scrolling(window, qtbot):
+    from PySide6.QtWidgets import QScrollArea
+
+    checked = []
+    for name, index in window._activity_tabs.items():
+        window.tabs.setCurrentIndex(index)
+        scroller = window.tabs.widget(index)
+        if not isinstance(scroller, QScrollArea):
+            continue  # the Model canvas pans and zooms instead
+        qtbot.waitUntil(lambda: scroller.widget().isVisible(), timeout=5000)
+        qtbot.wait(20)  # the layout settles
+        panel, viewport = scroller.widget().size(), scroller.viewport().size()
+        assert panel.height() <= viewport.height() and panel.width() <= viewport.width(), (
+            name, panel, viewport)
+        checked.append(name)
+    assert {"data", "train", "style", "lessons"} <= set(checked)
+    close_without_prompt(window)
