@@ -331,7 +331,7 @@ def test_every_activity_fits_a_1280x800_window_without_scrolling(window, qtbot):
         scroller = window.tabs.widget(index)
         if not isinstance(scroller, QScrollArea):
             continue  # the Model canvas pans and zooms instead
-        qtbot.waitUntil(lambda: scroller.widget().isVisible(), timeout=5000)
+        qtbot.waitUntil(scroller.widget().isVisible, timeout=5000)
         qtbot.wait(20)  # the layout settles
         panel, viewport = scroller.widget().size(), scroller.viewport().size()
         assert panel.height() <= viewport.height() and panel.width() <= viewport.width(), (
