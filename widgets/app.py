@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,9 +35,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def missing_gui_packages() -> list[str]:
+    """The desktop app's packages (the "gui" extra) that are not installed."""
+    return [name for name in ("PySide6", "pyqtgraph") if importlib.util.find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the given file, or on the default experiment."""
     args = parse_args(argv)
+    missing = missing_gui_packages()
+    if missing:
+        print(f"The desktop app needs {' and '.join(missing)}, which come with the gui extra: "
+              "pip install \"keras-workbench[gui]\" (in a checkout: pip install -e \".[gui]\"). "
+              "The workbench command works without them.", file=sys.stderr)
+        return 1
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 

@@ -241,3 +241,14 @@ def test_names_fit_kubernetes():
     assert dns_name("___") == "workbench-train"
     long = dns_name("x" * 100)
     assert len(long) <= 52 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", long)
+
+
+def test_the_image_installs_no_desktop_toolkit():
+    """The Dockerfile installs the bare project: Qt comes only with the gui extra."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    core = " ".join(project["project"]["dependencies"])
+    gui = " ".join(project["project"]["optional-dependencies"]["gui"])
+    assert "PySide6" not in core and "pyqtgraph" not in core
+    assert "PySide6" in gui and "pyqtgraph" in gui

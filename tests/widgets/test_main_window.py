@@ -339,3 +339,17 @@ def test_every_activity_fits_a_1280x800_window_without_scrolling(window, qtbot):
         checked.append(name)
     assert {"data", "train", "style", "lessons"} <= set(checked)
     close_without_prompt(window)
+
+
+def test_without_the_gui_extra_the_app_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from widgets import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pyqtgraph" else real(name, *args))
+    assert app.main([]) == 1
+    message = capsys.readouterr().err
+    assert "pyqtgraph" in message and "PySide6" not in message
+    assert 'pip install "keras-workbench[gui]"' in message and "workbench command" in message
