@@ -1037,6 +1037,7 @@ class TrainPanel(QWidget):
         self._lr_constant: float | None = None
         self._x_extent: int | None = None
         self._batches_dirty = False
+        self._epochs_dirty = False
         self._plotted_at = -math.inf
         self._bar_at = -math.inf
         self._loss_low, self._loss_high = math.inf, -math.inf
@@ -1141,7 +1142,8 @@ class TrainPanel(QWidget):
         if epochs:
             for item in epochs:
                 self._add_epoch(item)
-            self._draws.request("epochs", self._draw_epochs)
+            self._epochs_dirty = True
+            self._draw_epochs_when_visible()
 
     def _add_batches(self, steps: list, losses: list, rates: list) -> None:
         now = time.monotonic()
@@ -1167,8 +1169,8 @@ class TrainPanel(QWidget):
 
     def _draw_batches(self) -> None:
         """Queue the batch plots' redraws (one ``setData`` per curve)."""
-        if not self._batches_dirty:
-            return
+        if not self._batches_dirty or not self.isVisible():
+            return  # hidden (another tab in front): drawn when shown again
         self._batches_dirty = False
         self._plotted_at = time.monotonic()
         self._draws.request("loss", self._draw_loss)
@@ -1199,6 +1201,18 @@ class TrainPanel(QWidget):
                 item.setYRange(0, 1.5 * constant, padding=0)
             else:
                 item.enableAutoRange(y=True)
+
+    def _draw_epochs_when_visible(self) -> None:
+        if self._epochs_dirty and self.isVisible():
+            self._epochs_dirty = False
+            self._draws.request("epochs", self._draw_epochs)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """Back in front: draw what arrived while another tab was (a hidden panel draws
+        nothing, so a run watched from elsewhere costs the GUI next to nothing)."""
+        super().showEvent(event)
+        self._draw_batches()
+        self._draw_epochs_when_visible()
 
     def _draw_epochs(self) -> None:
         losses = [values.view for name, values in self._epoch_values.items() if not _is_metric(name)]

@@ -352,3 +352,31 @@ def test_generative_runs_show_their_pictures_live(qtbot, tmp_path, preset, shown
         assert "epoch 2" in view.captions[next(iter(shown))].text()
     finally:
         panel.shutdown()
+
+
+def test_a_panel_behind_another_tab_draws_nothing_until_shown(qtbot, document, tmp_path):
+    from PySide6.QtWidgets import QTabWidget, QWidget
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    panel = TrainPanel(document, tmp_path / "runs")
+    tabs.addTab(panel, "Train")
+    tabs.addTab(QWidget(), "Elsewhere")
+    tabs.resize(1000, 600)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    set_run_length(qtbot, panel, 2)
+    tabs.setCurrentIndex(1)  # the user looks elsewhere while it trains
+    try:
+        with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+            assert panel.start_training()
+        result = finished.args[0]
+        assert result.status == "finished", result.reason
+        assert panel.batch_count == 2 * 23  # every report was taken...
+        assert points(panel.raw_loss_curve) == 0 and epoch_points(panel) == 0  # ...none drawn
+        tabs.setCurrentIndex(0)
+        qtbot.waitUntil(lambda: points(panel.raw_loss_curve) == 2 * 23 and epoch_points(panel) == 2,
+                        timeout=5000)
+        assert points(panel.lr_curve) == 2 * 23
+    finally:
+        panel.shutdown()
