@@ -68,12 +68,15 @@ print(" ".join(map(repr, ticks)))
 class MachineWatchdog:
     """An idle process ticking beside the GUI: its gaps are the machine's own stalls."""
 
-    def __enter__(self):
+    def __init__(self):
+        self.process: subprocess.Popen | None = None
+        self.gaps: list[tuple[float, float]] = []
+
+    def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", _WATCHDOG], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
-        return self
 
-    def __exit__(self, *exc):
+    def stop(self) -> None:
         out, _ = self.process.communicate("stop\n", timeout=30)
         ticks = [float(t) for t in out.split()]
         self.gaps = list(zip(ticks, ticks[1:]))
@@ -178,7 +181,7 @@ def panel_run(app, experiment, dataset, runs: Path, probe: bool):
     panel.run_finished.connect(lambda result: (results.append(result), app.quit()))
     watchdog = MachineWatchdog()
     if probe:
-        watchdog.__enter__()
+        watchdog.start()
         timer.start()
     else:
         cpu_timer.start()
@@ -186,7 +189,7 @@ def panel_run(app, experiment, dataset, runs: Path, probe: bool):
     app.exec()
     timer.stop()
     if probe:
-        watchdog.__exit__(None, None, None)
+        watchdog.stop()
     cpu_timer.stop()
     training_marks = [m for m in cpu_marks if ends and ends[0] <= m[0] <= ends[-1]]
     gui_load = float("nan")
