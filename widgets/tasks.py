@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -189,8 +190,9 @@ class GuiBudget:
     Live views of fast work (a small model trains hundreds of batches a second) cost the GUI
     thread a redraw per update, and that thread shares the cores and the GIL with the work:
     every percent it spends is a percent the work loses on a small machine. ``interval()``
-    measures the thread's CPU time over the last second of wall time and lengthens the
-    interval while the share is over ``budget``, shortens it again once well under.
+    measures the thread's CPU time over the last window of wall time and lengthens the
+    interval while the share is over ``budget`` (in proportion, so a run's first second
+    already settles it), shortens it again step by step once well under.
     """
 
     def __init__(self, fastest: float = 0.1, slowest: float = 0.5, budget: float = 0.04,
@@ -212,8 +214,8 @@ class GuiBudget:
         wall = now - self._mark[0]
         if wall >= self.window:
             share = (cpu - self._mark[1]) / wall
-            if share > self.budget:
-                self.current = min(self.slowest, self.current * 1.5)
+            if share > self.budget:  # at once as slow as the share says (a run's first second)
+                self.current = min(self.slowest, self.current * max(1.5, share / self.budget))
             elif share < self.budget / 2:
                 self.current = max(self.fastest, self.current / 1.5)
             self._mark = (now, cpu)
@@ -256,6 +258,44 @@ class GuiThreadGarbage:
             # Never generation 2 here: over TensorFlow's heap a full pass takes ~200 ms, a
             # GUI stall; it happens after the run, when automatic collection is back.
             gc.collect(1 if count1 > threshold1 else 0)
+
+
+class Pacer(QObject):
+    """Runs ``action`` at most once every ``interval`` seconds (a live plot's redraw).
+
+    A request within the interval after the last run is served when the interval is up, so
+    the newest state shows even when no request follows (a pause, the end of a run).
+    """
+
+    def __init__(self, action: Callable[[], None], interval: float, parent: QObject | None = None):
+        super().__init__(parent)
+        self.action = action
+        self.interval = interval
+        self._last = -math.inf
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._run)
+
+    def request(self) -> None:
+        wait = self.interval - (time.monotonic() - self._last)
+        if wait <= 0:
+            self._run()
+        elif not self._timer.isActive():
+            self._timer.start(max(1, math.ceil(1000 * wait)))
+
+    def run_now(self) -> None:
+        """Run at once, whatever the interval (a run has ended: show its last state)."""
+        self._timer.stop()
+        self._run()
+
+    def reset(self) -> None:
+        """Forget the last run (a new run starts): the next request runs at once."""
+        self._timer.stop()
+        self._last = -math.inf
+
+    def _run(self) -> None:
+        self._last = time.monotonic()
+        self.action()
 
 
 class DrawQueue(QObject):

@@ -55,7 +55,8 @@ from widgets.generated_view import KINDS as GENERATED_KINDS
 from widgets.generated_view import GeneratedView
 from widgets.inspector import ERROR_COLOR
 from widgets.live_range import LiveYRange
-from widgets.tasks import DrawQueue, GuiBudget, GuiThreadGarbage, QtProgress, TaskRunner
+from widgets.tasks import DrawQueue, GuiBudget, GuiThreadGarbage, Pacer, QtProgress, TaskRunner
+from workbench.backend import usable_cores
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -66,9 +67,15 @@ _SETTINGS_WIDTH = 300
 # Batch curves are redrawn at most this often. Drawing the plots is most of what a live run
 # costs the GUI thread, and that thread shares the GIL and the cores with training:
 # benchmarks/train_overhead.py measures the trade (10 redraws a second look just as live).
-# When redrawing costs the GUI thread more than GUI_BUDGET of a core, the plots slow down.
+# When redrawing costs the GUI thread more than its budget, the plots slow down. The budget is
+# a share of the whole machine: on a small one, where training wants every core, each percent
+# of a core the GUI takes is a percent the training loses (1% of 2 cores: 2% of one core).
 PLOT_INTERVAL_S = 0.1
-GUI_BUDGET = 0.04
+GUI_BUDGET_OF_MACHINE = 0.01
+# Per-epoch curves are redrawn at most this often: the epoch plot is the dearest to redraw
+# (~4 ms), and a small model ends several epochs a second (drawn at once when slower). So is
+# a constant learning rate, a flat line that only grows (a changed rate shows at once).
+SLOW_PLOT_INTERVAL_S = 1.0
 _RATE_WINDOW_S = 3.0  # samples/s over the last few seconds: responsive, yet not jumpy
 _GC_INTERVAL_MS = 100  # see GuiThreadGarbage
 _INT_MAX = 2**31 - 1
@@ -220,10 +227,11 @@ class TrainPanel(QWidget):
         self.last_result = None
         self._messages: dict[str, QLabel] = {}
         self.plot_interval = PLOT_INTERVAL_S
-        self._budget = GuiBudget(fastest=PLOT_INTERVAL_S, budget=GUI_BUDGET)
-        self._plot_timer = QTimer(self)
-        self._plot_timer.setSingleShot(True)
-        self._plot_timer.timeout.connect(self._on_plot_timer_timeout)
+        self._budget = GuiBudget(fastest=PLOT_INTERVAL_S,
+                                 budget=min(0.1, GUI_BUDGET_OF_MACHINE * usable_cores()))
+        self._batch_pacer = Pacer(self._draw_batches, PLOT_INTERVAL_S, self)
+        self._epoch_pacer = Pacer(self._draw_epochs_when_visible, SLOW_PLOT_INTERVAL_S, self)
+        self._lr_pacer = Pacer(self._queue_lr_draw, SLOW_PLOT_INTERVAL_S, self)
         self._gc_timer = QTimer(self)
         self._gc_timer.setInterval(_GC_INTERVAL_MS)
         self._gc_timer.timeout.connect(self._on_gc_timer_timeout)
@@ -1038,7 +1046,10 @@ class TrainPanel(QWidget):
         self._x_extent: int | None = None
         self._batches_dirty = False
         self._epochs_dirty = False
-        self._plotted_at = -math.inf
+        self._batch_pacer.reset()
+        self._epoch_pacer.reset()
+        self._lr_pacer.reset()
+        self._lr_drawn = math.nan  # the newest rate the learning-rate plot shows
         self._bar_at = -math.inf
         self._loss_low, self._loss_high = math.inf, -math.inf
         if hasattr(self, "lr_plot"):
@@ -1113,7 +1124,7 @@ class TrainPanel(QWidget):
     def _pace(self, interval: float) -> None:
         """Redraw the plots every ``interval`` seconds, and take reports as often (delivering
         them costs the GUI thread too)."""
-        self.plot_interval = interval
+        self.plot_interval = self._batch_pacer.interval = interval
         self._runner.set_interval(interval)
 
     def _on_runner_partials(self, partials: list) -> None:
@@ -1143,7 +1154,7 @@ class TrainPanel(QWidget):
             for item in epochs:
                 self._add_epoch(item)
             self._epochs_dirty = True
-            self._draw_epochs_when_visible()
+            self._epoch_pacer.request()
 
     def _add_batches(self, steps: list, losses: list, rates: list) -> None:
         now = time.monotonic()
@@ -1160,21 +1171,22 @@ class TrainPanel(QWidget):
             if rate > 0:  # NaN compares False
                 self._lr_min, self._lr_max = min(self._lr_min, rate), max(self._lr_max, rate)
         self._batches_dirty = True
-        wait = self.plot_interval - (now - self._plotted_at)
-        if wait <= 0:
-            self._draw_batches()
-        elif not self._plot_timer.isActive():
-            # The newest batches still appear when no report follows (a pause, the end).
-            self._plot_timer.start(max(1, int(1000 * wait)))
+        self._batch_pacer.request()
 
     def _draw_batches(self) -> None:
         """Queue the batch plots' redraws (one ``setData`` per curve)."""
         if not self._batches_dirty or not self.isVisible():
             return  # hidden (another tab in front): drawn when shown again
         self._batches_dirty = False
-        self._plotted_at = time.monotonic()
         self._draws.request("loss", self._draw_loss)
-        self._draws.request("lr", self._draw_lr)
+        if self._rates and self._rates.view[-1] == self._lr_drawn:
+            self._lr_pacer.request()  # a constant rate: its flat line grows once a second
+        else:
+            self._lr_pacer.run_now()  # a schedule or ReduceLROnPlateau moved it: show it now
+
+    def _queue_lr_draw(self) -> None:
+        if self.isVisible():
+            self._draws.request("lr", self._draw_lr)
 
     def _draw_loss(self) -> None:
         x = self._steps.view
@@ -1185,6 +1197,7 @@ class TrainPanel(QWidget):
 
     def _draw_lr(self) -> None:
         x = self._steps.view
+        self._lr_drawn = self._rates.view[-1] if len(x) else math.nan
         # A log axis once the rate spans more than 10x (schedules, ReduceLROnPlateau): on a
         # linear one the small end of a cosine or a warm-up would be a flat line at zero.
         wanted = self._lr_max > 10 * self._lr_min
@@ -1225,9 +1238,6 @@ class TrainPanel(QWidget):
                 curve.setData(self._epoch_x.view, values)
             else:  # all NaN (a diverged run): nothing to draw, and pyqtgraph would warn
                 curve.setData([], [])
-
-    def _on_plot_timer_timeout(self) -> None:
-        self._draw_batches()
 
     def _on_gc_timer_timeout(self) -> None:
         GuiThreadGarbage.collect_young()
@@ -1300,8 +1310,10 @@ class TrainPanel(QWidget):
         if self._gc_timer.isActive():  # the worker has ended: collection may run anywhere again
             self._gc_timer.stop()
             GuiThreadGarbage.release()
-        self._plot_timer.stop()
-        self._draw_batches()  # the last batches, without waiting for the redraw interval
+        # The last batches and epochs, without waiting for the redraw intervals.
+        self._batch_pacer.run_now()
+        self._lr_pacer.run_now()
+        self._epoch_pacer.run_now()
         self._draws.flush()
         self._session = None
         self._set_state(IDLE)

@@ -126,6 +126,15 @@ def op_fusion_off():
         tf.config.optimizer.set_experimental_options({"remapping": before})
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (a container or ``taskset`` may allow fewer than the
+    machine has)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def available_devices() -> list[str]:
     """Devices training can run on: "gpu:0", "gpu:1", ... then "cpu"."""
     keras = keras_module()

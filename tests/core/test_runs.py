@@ -159,6 +159,47 @@ def test_history_rows_are_written_as_epochs_end(tmp_path, experiment):
     assert _temporary_files(tmp_path) == []
 
 
+def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars TensorBoard reads from an event folder: {tag: [(step, value)]}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, pytest.approx(e.value)) for e in events.Scalars(tag)]
+            for tag in events.Tags()["scalars"]}
+
+
+def test_epochs_become_tensorboard_scalars_named_as_keras_names_them(tmp_path, experiment):
+    run = RunStore(tmp_path).create(experiment)
+    run.append_epoch(1, {"loss": 0.5, "accuracy": 0.25, "val_loss": 0.75, "val_accuracy": 0.2}, 0.1)
+    run.append_epoch(2, {"loss": 0.25, "accuracy": 0.5, "val_loss": 0.5, "val_accuracy": 0.4}, None)
+    run.finish("finished")
+    folder = run.tensorboard_dir()
+    assert _scalars(folder / "train") == {
+        "epoch_loss": [(0, 0.5), (1, 0.25)], "epoch_accuracy": [(0, 0.25), (1, 0.5)],
+        "epoch_learning_rate": [(0, 0.1)]}  # steps count epochs from 0, as Keras does
+    assert _scalars(folder / "validation") == {
+        "epoch_loss": [(0, 0.75), (1, 0.5)], "epoch_accuracy": [(0, 0.2), (1, 0.4)]}
+    assert _run_json(run)["reason"] is None
+
+
+def test_a_failing_event_writer_is_reported_and_never_stops_the_run(tmp_path, experiment,
+                                                                    monkeypatch):
+    from tensorboard.summary.writer import event_file_writer
+
+    def full_disk(self, event):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(event_file_writer.EventFileWriter, "add_event", full_disk)
+    run = RunStore(tmp_path).create(experiment)
+    run.append_epoch(1, {"loss": 0.5}, 0.1)
+    run.append_epoch(2, {"loss": 0.25}, 0.1)
+    run.finish("finished")
+    data = _run_json(run)
+    assert (data["status"], data["epochs"]) == ("finished", 2)  # history.csv has both epochs
+    assert data["reason"] == "TensorBoard events not fully written (No space left on device)"
+
+
 def test_a_row_cut_short_by_a_kill_is_skipped_and_not_glued_to_the_next(tmp_path, experiment):
     run = RunStore(tmp_path).create(experiment)
     run.append_epoch(1, {"loss": 1.0}, 0.1)

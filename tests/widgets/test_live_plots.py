@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QCoreApplication, QTimer
 
 from widgets.live_range import HEADROOM, LiveYRange
-from widgets.tasks import DrawQueue
+from widgets.tasks import DrawQueue, Pacer
+
+
+# ------------------------------------------------------------------ Pacer
+def test_a_pacer_runs_at_once_then_at_most_once_per_interval(qtbot):
+    ran: list[float] = []
+    pacer = Pacer(lambda: ran.append(time.monotonic()), interval=0.2)
+    pacer.request()
+    assert len(ran) == 1  # the first request runs at once
+    for _ in range(5):  # requests within the interval: served once, when it is up
+        pacer.request()
+    assert len(ran) == 1
+    qtbot.waitUntil(lambda: len(ran) == 2, timeout=2000)
+    assert ran[1] - ran[0] >= 0.19
+    qtbot.wait(300)
+    assert len(ran) == 2  # nothing asked since: nothing runs
+
+
+def test_a_pacer_runs_now_when_told_and_forgets_on_reset(qtbot):
+    ran: list[str] = []
+    pacer = Pacer(lambda: ran.append("draw"), interval=10.0)
+    pacer.request()
+    pacer.request()  # would wait 10 s
+    pacer.run_now()  # a run ended: its last state at once
+    assert ran == ["draw", "draw"]
+    pacer.reset()  # a new run: its first request runs at once
+    pacer.request()
+    assert ran == ["draw", "draw", "draw"]
+    pacer.request()
+    pacer.reset()  # and a request waiting from the old run is dropped
+    qtbot.wait(50)
+    assert len(ran) == 3
 
 
 # ------------------------------------------------------------------ DrawQueue

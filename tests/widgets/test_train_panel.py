@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox
 
 from widgets.commands import SetParamCommand
-from widgets.train_panel import GrowingArray, Smoother, TrainPanel, format_duration, parse_number
+from widgets.train_panel import (
+    SLOW_PLOT_INTERVAL_S,
+    GrowingArray,
+    Smoother,
+    TrainPanel,
+    format_duration,
+    parse_number,
+)
 
 RUN_TIMEOUT_MS = 120_000
 
@@ -206,7 +214,14 @@ def test_a_real_run_learns_digits_and_draws_every_batch(qtbot, panel, document):
     # experiment's 1e-2 it gets there in 15 (seeded, ~94%).
     type_into(qtbot, child(panel, QLineEdit, "learning_rate"), "0.01")
     expected = {**document.experiment.training, "epochs": 15, "batch_size": 64}
+    epoch_draws = []
+    draw_epochs = panel._draw_epochs
+    panel._draw_epochs = lambda: (epoch_draws.append(1), draw_epochs())
+    started = time.monotonic()
     result = train(qtbot, panel, 15)
+    # Epochs far shorter than a second: the epoch plot is redrawn about once a second, not
+    # after each of them (the first and the last drawn at once).
+    assert len(epoch_draws) <= (time.monotonic() - started) / SLOW_PLOT_INTERVAL_S + 2
     assert result.status == "finished", result.reason
     assert result.history["val_accuracy"][-1] > 0.9
     batches = result.run.batches()["step"]

@@ -412,9 +412,9 @@ def _sklearn_kernels():
 
         threads = int(_openmp_effective_n_threads())
     except ImportError:
-        import os
+        from workbench.backend import usable_cores
 
-        threads = os.cpu_count() or 1
+        threads = usable_cores()
     return joint, gradient, threads
 
 

@@ -7,7 +7,7 @@ Layout of a run folder::
     history.csv              one row per finished epoch, fsync'ed as it is written
     batches.csv              one row per batch, buffered (flushed about every second)
     best.keras, final.keras  checkpoints
-    tensorboard/             TensorBoard event files
+    tensorboard/             TensorBoard event files of the epochs (see ``events``)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 from workbench.runs import machine
 from workbench.runs.csvlog import LR, CsvLog, count_rows, read_csv_log
+from workbench.runs.events import EpochEvents, tensorboard_available
 from workbench.runs.runfile import (
     ENDED,
     INTERRUPTED,
@@ -60,6 +61,7 @@ class Run:
         # killed process wrote; only a power cut could cost the last second of batch rows).
         self._batches = CsvLog(self.path / BATCHES_FILE, _BATCHES_LEAD, durable=False,
                                flush_rows=200, flush_seconds=1.0)
+        self._events: EpochEvents | None = None  # opened on the first epoch
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -88,7 +90,7 @@ class Run:
         return self.path / CHECKPOINTS[which]
 
     def tensorboard_dir(self) -> Path:
-        """The folder for TensorBoard event files (Keras' callback creates it)."""
+        """The folder of the run's TensorBoard event files (made on the first epoch)."""
         return self.path / "tensorboard"
 
     def load_model(self, which: str = "final", allow_unsafe: bool = False):
@@ -113,9 +115,14 @@ class Run:
         self._update(device=description)
 
     def append_epoch(self, epoch: int, logs: dict[str, float], lr: float | None) -> None:
-        """Add a finished epoch to ``history.csv``; it is on disk when this returns."""
+        """Add a finished epoch (counted from 1) to ``history.csv``, where it is on disk when
+        this returns, and to the TensorBoard event files (on disk within seconds)."""
         self._history.append({"epoch": int(epoch), **_metrics(logs, _HISTORY_LEAD), LR: lr})
         self._batches.flush()  # cheap, and an epoch boundary is a natural point to catch up
+        if self._events is None and tensorboard_available():
+            self._events = EpochEvents(self.tensorboard_dir())
+        if self._events is not None:
+            self._events.add(int(epoch), _metrics(logs, _HISTORY_LEAD), lr)
 
     def append_batch(self, step: int, epoch: int, logs: dict[str, float], lr: float | None) -> None:
         """Add a batch to ``batches.csv`` (buffered: written every ~1 s, 200 rows, or at finish)."""
@@ -139,6 +146,10 @@ class Run:
                 log.flush()
             except OSError as error:  # a full disk must not keep the run from being closed
                 problems.append(f"{log.path.name} not fully written ({error.strerror or error})")
+        if self._events is not None:
+            self._events.close()
+            if self._events.problem:
+                problems.append(self._events.problem)
         if problems:
             reason = "; ".join(([reason] if reason else []) + problems)
         if final_metrics is None:

@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.backend import usable_cores
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 
@@ -196,7 +197,7 @@ def run_distributed(experiment: Experiment, path: Path, method: str, trials: int
     search_id = search_id or new_search_id(experiment)
     logs = Path(runs_dir) / SEARCH_DIR / search_id / "workers"
     logs.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     command = [sys.executable, "-m", "workbench.scale.tune_cli", str(path), "--search", method,
                "--trials", str(trials), "--runs-dir", str(runs_dir), "--search-id", search_id,
                "--seed", str(seed), "--threads", str(threads), "--json"]

@@ -1,13 +1,12 @@
-"""Run-file callbacks with a bounded cost: the best checkpoint and TensorBoard events.
+"""The session's callbacks besides its relay: best checkpoint, schedules, snapshots.
 
-Keras' own ``ModelCheckpoint`` writes the whole ``.keras`` file at every improvement, and its
-``TensorBoard`` callback builds a (discarded) summary for every batch even when it writes only
-per epoch. For a small model with sub-second epochs the two cost ~15% of the run
-(``benchmarks/train_overhead.py``). These versions keep what a user relies on, the files,
-and drop the per-step cost.
+Keras' own ``ModelCheckpoint`` writes the whole ``.keras`` file at every improvement: for a
+small model with sub-second epochs that alone costs ~10% of the run
+(``benchmarks/train_overhead.py``). ``best_checkpoint`` keeps what a user relies on, the file,
+at a bounded cost. (TensorBoard events are written by the run itself: ``runs.events``.)
 
 The classes derive from Keras classes, so they are made on first use (Keras is imported only
-to train): call ``best_checkpoint(...)`` and ``epoch_tensorboard(...)``.
+to train): call ``best_checkpoint(...)``, ``schedule_callback(...)``, ``snapshot_callback(...)``.
 """
 
 from __future__ import annotations
@@ -20,10 +19,11 @@ from pathlib import Path
 
 from workbench.backend import keras_module
 
-# A deferred best model is written once the last write is this long ago...
-MIN_WRITE_GAP_S = 5.0
-# ...and at least this many times as long as that write took, so writing costs at most ~5%.
-WRITE_COST_FACTOR = 20.0
+# A deferred best model is written once the last write is this long ago (a small model's
+# write takes ~40 ms: 0.4% of the run)...
+MIN_WRITE_GAP_S = 10.0
+# ...and at least this many times as long as that write took, so writing costs at most ~2%.
+WRITE_COST_FACTOR = 50.0
 
 
 def best_checkpoint(path: Path):
@@ -32,19 +32,13 @@ def best_checkpoint(path: Path):
     return _best_checkpoint_class()(path)
 
 
-def epoch_tensorboard(log_dir: Path):
-    """Keras' TensorBoard callback writing per-epoch scalars only, without per-batch work."""
-    return _epoch_tensorboard_class()(log_dir=str(log_dir), write_graph=False, profile_batch=0,
-                                      update_freq="epoch")
-
-
 class _BestCheckpointMixin:
     """The best model so far, on disk, at a bounded cost.
 
     An improvement is written at once when the last write is long enough ago (see
     ``MIN_WRITE_GAP_S`` and ``WRITE_COST_FACTOR``); otherwise its weights are kept in memory
     and written at the next epoch end that may write, or when training ends. A killed process
-    loses at most the improvements of the last few seconds, and the file is always whole:
+    loses at most the improvements of the last 10 s or so, and the file is always whole:
     each write goes to a temporary file that then replaces the old one.
 
     A deferred best model is written with the optimizer state of the epoch that writes it;
@@ -108,32 +102,10 @@ class _BestCheckpointMixin:
         self.write_seconds = self.written_at - started
 
 
-class _EpochTensorBoardMixin:
-    """Keras' TensorBoard callback, per epoch only: its per-batch hooks are skipped (they
-    format a summary for every batch even when none is written: ~0.4 ms a batch), and so are
-    the "evaluation_*_vs_iterations" scalars it adds after each validation pass (~6 ms an
-    epoch on the digits CNN, 3% of its epoch; the same values are in "epoch_val_*")."""
-
-    def on_test_end(self, logs=None) -> None:
-        pass  # with update_freq="epoch" Keras pushes no summary writer to pop here
-
-    def on_train_batch_begin(self, batch, logs=None) -> None:
-        pass
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        pass
-
-
 @lru_cache(maxsize=1)
 def _best_checkpoint_class() -> type:
     keras = keras_module()
     return type("BestCheckpoint", (_BestCheckpointMixin, keras.callbacks.Callback), {})
-
-
-@lru_cache(maxsize=1)
-def _epoch_tensorboard_class() -> type:
-    keras = keras_module()
-    return type("EpochTensorBoard", (_EpochTensorBoardMixin, keras.callbacks.TensorBoard), {})
 
 
 def schedule_callback(spec: dict, base_rate: float, epochs: int, steps_per_epoch: int | None):

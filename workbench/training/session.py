@@ -47,7 +47,6 @@ from workbench.scale.distribution import (
 from workbench.tasks import NullProgress, Progress
 from workbench.training.callbacks import (
     best_checkpoint,
-    epoch_tensorboard,
     schedule_callback,
     snapshot_callback,
 )
@@ -264,22 +263,12 @@ class TrainingSession:
         if run is not None:
             if config.checkpoint_best:
                 callbacks.append(best_checkpoint(run.checkpoint_path("best")))
-            if _tensorboard_available():
-                callbacks.append(epoch_tensorboard(run.tensorboard_dir()))
         return callbacks
 
 
 def _remove(folder: str | None) -> None:
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _tensorboard_available() -> bool:
-    """TensorBoard event files need the tensorboard package (a dependency, but a broken
-    install must not stop training: the run's own CSV logs are complete without it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
 
 
 def current_learning_rate(model) -> float | None:
