@@ -184,11 +184,6 @@ def session_callback(callback):
         TrainingSession._callbacks = original
 
 
-def epoch_throughput(samples: int, times: list[float]) -> float:
-    """Samples per second in a typical epoch (the median of epochs 2..N)."""
-    return samples / median(times[1:]) if len(times) > 1 else float("nan")
-
-
 def median_interval(ratios: list[float], level: float = 0.9, resamples: int = 2000):
     """The median of ``ratios`` and its bootstrap ``level`` interval."""
     rng = random.Random(0)

@@ -226,7 +226,6 @@ class TrainPanel(QWidget):
         self._devices_known = False
         self.last_result = None
         self._messages: dict[str, QLabel] = {}
-        self.plot_interval = PLOT_INTERVAL_S
         self._budget = GuiBudget(fastest=PLOT_INTERVAL_S,
                                  budget=min(0.1, GUI_BUDGET_OF_MACHINE * usable_cores()))
         self._batch_pacer = Pacer(self._draw_batches, PLOT_INTERVAL_S, self)
@@ -259,6 +258,11 @@ class TrainPanel(QWidget):
     @property
     def running(self) -> bool:
         return self._runner.running
+
+    @property
+    def plot_interval(self) -> float:
+        """Seconds between redraws of the batch curves now (see ``GuiBudget``)."""
+        return self._batch_pacer.interval
 
     @property
     def batch_count(self) -> int:
@@ -1124,7 +1128,7 @@ class TrainPanel(QWidget):
     def _pace(self, interval: float) -> None:
         """Redraw the plots every ``interval`` seconds, and take reports as often (delivering
         them costs the GUI thread too)."""
-        self.plot_interval = self._batch_pacer.interval = interval
+        self._batch_pacer.interval = interval
         self._runner.set_interval(interval)
 
     def _on_runner_partials(self, partials: list) -> None:
