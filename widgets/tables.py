@@ -33,7 +33,9 @@ class _SortableItem(QTableWidgetItem):
     def __lt__(self, other: QTableWidgetItem) -> bool:
         mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
         if mine is None or theirs is None:
-            return super().__lt__(other) if mine is None and theirs is None else theirs is None
+            # Two blanks: by their text. (Not QTableWidgetItem's own __lt__: from Python it
+            # calls back into this method, for ever, until the process crashes.)
+            return self.text() < other.text() if mine is None and theirs is None else theirs is None
         try:
             return mine < theirs
         except TypeError:
