@@ -24,10 +24,12 @@ The GUI thread is held still during (a)'s turns, so that the panel's drawing hap
 is drawn when its next turn begins. What the GUI thread did between (b)'s epoch end and being
 held (finishing a redraw under way) is added to (b)'s epoch, as if it had run on the training's
 own core, which overstates it. Held still it costs (a) nothing; its idle timers would.
-The panel paces its redraws by wall time, and (a)'s turns double the wall time of each of
-(b)'s epochs, so (b) draws more often per epoch than a run on its own does (on a 2-core VM:
-the GUI thread at ~4% of a core here, 2.6-3.1% in a run on its own): this overstates (b)'s
-cost as well.
+The panel paces its redraws by the clock, and (a)'s turns would double the time it sees pass
+in each of (b)'s epochs, and so how often it draws per epoch. So for the panel time stands
+still while it is held: its timers are stopped and resumed with the time they had left, and
+the clocks its pacing reads (``time.monotonic``, ``time.perf_counter``) leave the held time
+out. The GUI thread's share of a core during (b)'s turns is printed next to its share in a run
+of (b) on its own, trained in each round too: the two should match.
 
 * (b') a run of (b) on its own, while a 5 ms ``QTimer`` on the GUI thread records the gaps
   between its ticks: the longest gap is the longest the GUI could not respond. This probe is a
@@ -230,10 +232,43 @@ def session_run(experiment, dataset, keras, runs: Path) -> Turns:
     return turns
 
 
-def gui_hold():
+class HeldClock:
+    """The ``time`` module as the panel sees it in (b): the clock stands still while the GUI
+    thread is held (``held`` seconds so far), everything else is the real module's."""
+
+    def __init__(self):
+        self.held = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() - self.held
+
+    def perf_counter(self) -> float:
+        return time.perf_counter() - self.held
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+@contextlib.contextmanager
+def panel_clock(clock):
+    """The panel's pacing (``widgets.tasks``, ``widgets.train_panel``) reads ``clock``."""
+    from widgets import tasks, train_panel
+
+    modules = (tasks, train_panel)
+    for module in modules:
+        module.time = clock
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.time = time
+
+
+def gui_hold(panel, clock: HeldClock):
     """A ``GuiHold``: holds the GUI thread still (in a slot that waits) between ``hold()``
-    and ``release()``, both called from the training thread. Made on the GUI thread."""
-    from PySide6.QtCore import QObject, Signal
+    and ``release()``, both called from the training thread, and for ``panel`` time stands
+    still meanwhile (its timers and ``clock``). Made on the GUI thread."""
+    from PySide6.QtCore import QObject, QTimer, Signal
 
     gui_thread = threading.main_thread().native_id
 
@@ -247,10 +282,39 @@ def gui_hold():
             self.asked.connect(self._wait)  # queued: asked from the training thread
             self.turn_started: float | None = None
             self.turns_cpu: list[float] = []  # the GUI's CPU seconds in each of (b)'s turns
+            self.periods: dict[int, int] = {}  # repeating timers resumed early: their period
 
         def _wait(self):  # on the GUI thread, between two of its events
+            timers = self._stop_timers()
+            started = time.perf_counter()
             self.held.set()
             self.released.wait(60)  # a run that died leaves no GUI held for ever
+            clock.held += time.perf_counter() - started
+            self._resume_timers(timers)
+
+        def _stop_timers(self) -> list:
+            stopped = []
+            for timer in panel.findChildren(QTimer):
+                if timer.isActive():
+                    period = self.periods.get(id(timer), timer.interval())
+                    stopped.append((timer, max(0, timer.remainingTime()), period))
+                    timer.stop()
+            return stopped
+
+        def _resume_timers(self, stopped: list) -> None:
+            """Each timer goes on with the time it had left; a repeating one gets its period
+            back after that first timeout."""
+            for timer, left, period in stopped:
+                timer.start(left)
+                if not timer.isSingleShot() and left != period:
+                    if id(timer) not in self.periods:
+                        timer.timeout.connect(lambda timer=timer: self._restore_period(timer))
+                    self.periods[id(timer)] = period
+
+        def _restore_period(self, timer) -> None:
+            period = self.periods.pop(id(timer), None)
+            if period is not None and timer.isActive() and timer.interval() != period:
+                timer.setInterval(period)  # restarts it: the next timeout a period from now
 
         def hold(self) -> float:
             """Hold the GUI thread; answers its CPU seconds until it was held."""
@@ -271,15 +335,37 @@ def gui_hold():
     return GuiHold()
 
 
-def panel_run(app, experiment, dataset, runs: Path, keras=None, probe: bool = False):
-    """(b) against (a) (``keras`` given), or the probe (b') on its own (``probe``): Train
-    clicked in a live panel.
+class EpochMarks:
+    """The GUI thread's CPU seconds at each epoch end of a run on its own."""
+
+    def __init__(self, keras):
+        gui_thread = threading.main_thread().native_id
+        self.marks: list[tuple[float, float | None]] = []
+        marks = self.marks
+
+        class Mark(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                marks.append((time.perf_counter(), thread_cpu_seconds(gui_thread)))
+
+        self.callback = Mark()
+
+    def gui_share(self) -> float:
+        """The GUI thread's share of a core from the end of epoch 1 to the last."""
+        (wall0, cpu0), (wall1, cpu1) = self.marks[0], self.marks[-1]
+        if cpu0 is None or cpu1 is None or wall1 <= wall0:
+            return float("nan")
+        return (cpu1 - cpu0) / (wall1 - wall0)
+
+
+def panel_run(app, experiment, dataset, runs: Path, keras, mode: str):
+    """Train clicked in a live panel: (b) against (a) (``mode`` "turns"), the probe (b')
+    ("probe") or (b) on its own ("alone").
 
     Returns:
-        the ``Turns`` (None for the probe); GUI tick gaps during training as (length, length
-        less the machine's own stall) and before the first batch (length); batches drawn; the
-        GUI thread's CPU seconds over the time of (b)'s epochs 2..N (its share of one core
-        while its session trains).
+        the ``Turns`` (None unless "turns"); GUI tick gaps during training as (length, length
+        less the machine's own stall) and before the first batch (length) (for the probe);
+        batches drawn; the GUI thread's share of a core while its session trains (over (b)'s
+        epochs 2..N; nan for the probe).
     """
     from PySide6.QtCore import Qt, QTimer
 
@@ -312,23 +398,28 @@ def panel_run(app, experiment, dataset, runs: Path, keras=None, probe: bool = Fa
     results = []
     panel.run_finished.connect(lambda result: (results.append(result), app.quit()))
     watchdog = MachineWatchdog()
-    turns = baseline = None
-    context = contextlib.nullcontext()
-    if probe:
+    turns = baseline = hold = None
+    marks = EpochMarks(keras)
+    context = contextlib.ExitStack()
+    if mode == "probe":
         watchdog.start()
         timer.start()
+    elif mode == "alone":
+        context.enter_context(session_callback(marks.callback))
     else:
-        hold = gui_hold()
+        clock = HeldClock()
+        hold = gui_hold(panel, clock)
         turns = Turns(keras, gui=hold)
         baseline = turns.run_baseline(experiment, dataset)
-        context = session_callback(turns.callback(1))
+        context.enter_context(panel_clock(clock))
+        context.enter_context(session_callback(turns.callback(1)))
     with context:
         panel.train_button.click()
         app.exec()
-    if turns is not None:
-        hold.release()
+        if hold is not None:
+            hold.release()
     timer.stop()
-    if probe:
+    if mode == "probe":
         watchdog.stop()
     if baseline is not None:
         baseline.join()
@@ -336,8 +427,8 @@ def panel_run(app, experiment, dataset, runs: Path, keras=None, probe: bool = Fa
     result = results[0]
     if result.status != "finished":
         raise SystemExit(f"the panel's run did not finish: {result.reason}")
-    gui_load = float("nan")
-    if turns is not None and hold.turns_cpu:  # from epoch 2 (the first turn is not released)
+    gui_load = marks.gui_share() if mode == "alone" else float("nan")
+    if hold is not None and hold.turns_cpu:  # from epoch 2 (the first turn is not released)
         gui_load = sum(hold.turns_cpu) / sum(turns.times[1][1:1 + len(hold.turns_cpu)])
     # Before the first batch the worker builds the model and traces the training step;
     # that phase is reported apart from training proper.
@@ -354,7 +445,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
     parser.add_argument("--repeat", type=int, default=4,
-                        help="rounds of (a'), (s), (b) and (b') (default 4)")
+                        help="rounds of (a'), (s), (b), (b) alone and (b') (default 4)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
 
@@ -375,14 +466,16 @@ def main() -> None:
 
     pairs: dict[str, list[float]] = {"control": [], "session": [], "panel": []}
     epochs: dict[str, list[float]] = {"plain": [], "session": [], "panel": []}
-    gaps, setup_gaps, loads, drawn, hold_costs = [], [], [], 0, []
+    gaps, setup_gaps, loads, alone_loads, drawn, hold_costs = [], [], [], [], 0, []
     for round_ in range(args.repeat):
         control = control_run(experiment, dataset, keras)
         session = session_run(experiment, dataset, keras, folder / f"session-{round_}")
         panel, _, _, drawn, load = panel_run(app, experiment, dataset, folder / f"panel-{round_}",
-                                             keras=keras)
+                                             keras, "turns")
+        *_, alone_load = panel_run(app, experiment, dataset, folder / f"alone-{round_}", keras,
+                                   "alone")
         _, round_gaps, round_setup, _, _ = panel_run(app, experiment, dataset,
-                                                     folder / f"probe-{round_}", probe=True)
+                                                     folder / f"probe-{round_}", keras, "probe")
         for name, turns in (("control", control), ("session", session), ("panel", panel)):
             pairs[name] += turns.ratios()
             epochs["plain"] += turns.times[0][1:]
@@ -390,6 +483,7 @@ def main() -> None:
         epochs["panel"] += panel.times[1][1:]
         hold_costs += panel.added[1:]
         loads.append(load)
+        alone_loads.append(alone_load)
         gaps += round_gaps
         setup_gaps += round_setup
     ratios = {name: median_interval(values) for name, values in pairs.items()}
@@ -413,6 +507,7 @@ def main() -> None:
         "gui_p99_gap_ms": round(p99_ms, 1),
         "gui_setup_longest_stall_ms": round(setup_stall_ms, 1),
         "gui_thread_cpu_share": round(gui_load, 3),
+        "gui_thread_cpu_share_alone": round(median(alone_loads), 3),
         "gui_work_before_hold_ms": round(1000 * median(hold_costs), 2),
         "stall_goal_ms": STALL_GOAL_MS, "goal_met": met,
     }
@@ -434,7 +529,8 @@ def main() -> None:
           f"ratio to (a) {ratio_text('session')}")
     print(f"  (b)  session + live panel     {throughputs['panel']:10,.0f} samples/s   "
           f"ratio to (a) {ratio_text('panel')} (goal >= {RATIO_GOAL})")
-    print(f"  GUI thread busy {100 * gui_load:.1f}% of one core while (b) trains; its work "
+    print(f"  GUI thread busy {100 * gui_load:.1f}% of one core in (b)'s turns "
+          f"({100 * numbers['gui_thread_cpu_share_alone']:.1f}% in a run of (b) on its own); its work "
           f"between (b)'s epoch end and being held, {numbers['gui_work_before_hold_ms']:.1f} ms "
           f"(median), is counted in (b)'s epoch; {drawn} batches drawn per run")
     print(f"  (b') GUI thread while training: longest stall {stall_ms:.1f} ms "

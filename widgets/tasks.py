@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, Qt, QTimer, Signal
 
 _FRAME_MS = 33
 
@@ -274,6 +274,9 @@ class Pacer(QObject):
         self._last = -math.inf
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
+        # Qt's default (coarse) timers may fire up to 5% early: "at most once per interval"
+        # would not hold.
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._run)
 
     def request(self) -> None:

@@ -70,7 +70,10 @@ _SETTINGS_WIDTH = 300
 # When redrawing costs the GUI thread more than its budget, the plots slow down. The budget is
 # a share of the whole machine: on a small one, where training wants every core, each percent
 # of a core the GUI takes is a percent the training loses (1% of 2 cores: 2% of one core).
+# Never slower than once a second, though: the run must still look live (a 2-core machine
+# training the digits CNN settles there, its GUI thread at ~2% of a core).
 PLOT_INTERVAL_S = 0.1
+SLOWEST_PLOT_INTERVAL_S = 1.0
 GUI_BUDGET_OF_MACHINE = 0.01
 # Per-epoch curves are redrawn at most this often: the epoch plot is the dearest to redraw
 # (~4 ms), and a small model ends several epochs a second (drawn at once when slower). So is
@@ -226,7 +229,7 @@ class TrainPanel(QWidget):
         self._devices_known = False
         self.last_result = None
         self._messages: dict[str, QLabel] = {}
-        self._budget = GuiBudget(fastest=PLOT_INTERVAL_S,
+        self._budget = GuiBudget(fastest=PLOT_INTERVAL_S, slowest=SLOWEST_PLOT_INTERVAL_S,
                                  budget=min(0.1, GUI_BUDGET_OF_MACHINE * usable_cores()))
         self._batch_pacer = Pacer(self._draw_batches, PLOT_INTERVAL_S, self)
         self._epoch_pacer = Pacer(self._draw_epochs_when_visible, SLOW_PLOT_INTERVAL_S, self)
@@ -1087,11 +1090,14 @@ class TrainPanel(QWidget):
         self._bar_at = now
         if total:
             self._steps_per_epoch = total / max(1, self._epochs_planned)
-            self.progress_bar.setRange(0, int(total))
             if total != self._x_extent:
                 self._set_x_extent(int(total))
-            self.progress_bar.setValue(int(done))
+        # The text first: setValue repaints the bar at once, and a text set after it would
+        # paint it a second time.
         self.progress_bar.setFormat(self._progress_text(done, total))
+        if total:
+            self.progress_bar.setRange(0, int(total))
+            self.progress_bar.setValue(int(done))
 
     def _set_x_extent(self, total_steps: int) -> None:
         """Fix the x axes to the whole run: the curves grow towards the end as the run
