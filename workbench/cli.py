@@ -1,6 +1,7 @@
 """The ``workbench`` command: the engine without a window.
 
-Exit codes: 0 success, 1 the input is wrong (one readable line on stderr), 2 usage.
+Exit codes: 0 success, 1 the input is wrong (one readable line on stderr), 2 usage, 130
+interrupted (Ctrl+C; ``train`` then stops after the batch under way and keeps the run).
 Every command takes ``--json`` for machine-readable output on stdout.
 """
 
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ from workbench.graph.graph import ModelGraph
 from workbench.modelio import MODEL_SUFFIXES
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl+C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,18 +187,52 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (else a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+@contextmanager
+def _ctrl_c_stops(session):
+    """The first Ctrl+C stops ``session`` after its current batch, as the Train panel's Stop
+    does (the run is kept, marked stopped, with its model); a second one quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []  # signal handlers can only be set from the main thread
+        return
+    asked = []
+
+    def on_interrupt(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        print("\nworkbench: stopping after this batch (Ctrl+C again to quit at once)",
+              file=sys.stderr, flush=True)
+        session.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from workbench.runs import RunStore
     from workbench.tasks import ConsoleProgress
     from workbench.training import TrainingSession
 
     experiment = _load_experiment(args)
-    if args.epochs is not None and args.epochs < 1:
-        raise WorkbenchError(f"--epochs must be at least 1 (got {args.epochs})")
     progress = ConsoleProgress()
     session = TrainingSession(experiment, store=RunStore(Path(args.runs_dir)), progress=progress,
                               weights=experiment.load_weights(), epochs=args.epochs)
-    result = session.run()
+    with _ctrl_c_stops(session) as interrupted:
+        result = session.run()
     progress.close()
     metrics = result.final_metrics
     data = {"status": result.status, "reason": result.reason,
@@ -205,6 +244,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.run is not None:
         text += f"\nrun folder: {result.run.path}"
     _emit(args, data, text)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.status == "finished" else EXIT_INPUT
 
 
@@ -272,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
     sub = add("train", cmd_train, "train the experiment's model; every run is kept in a folder")
     sub.add_argument("experiment", help="experiment file (.json)")
-    sub.add_argument("--epochs", type=int, help="override the experiment's number of epochs")
+    sub.add_argument("--epochs", type=positive_int,
+                     help="override the experiment's number of epochs")
     sub.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
 
     sub = add("lr-find", cmd_lr_find, "LR range test: loss against a rising learning rate, with suggestions")
@@ -314,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except MemoryError:
         print("workbench: error: out of memory", file=sys.stderr)
         return EXIT_INPUT

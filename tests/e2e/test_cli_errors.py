@@ -268,8 +268,11 @@ def test_summary_of_a_missing_model_file(cli):
 
 
 # ------------------------------------------------------------------- usage
-@pytest.mark.parametrize("args", [[], ["validate"], ["build", "good.json"], ["frobnicate"]],
-                         ids=["nothing", "no-file", "no-output", "unknown-command"])
+@pytest.mark.parametrize("args", [[], ["validate"], ["build", "good.json"], ["frobnicate"],
+                                  ["train", "good.json", "--epochs", "0"],
+                                  ["train", "good.json", "--epochs", "ten"]],
+                         ids=["nothing", "no-file", "no-output", "unknown-command", "zero-epochs",
+                              "epochs-not-a-number"])
 def test_usage_errors_exit_2(cli, capsys, args):
     with pytest.raises(SystemExit) as stop:
         main(args)

@@ -48,3 +48,35 @@ def test_sigkill_leaves_every_finished_epoch_and_a_loadable_checkpoint(tmp_path)
     assert len(rows) >= 3 and all(value == value for value in rows)  # no NaN, no torn row
     best = run.load_model("best")
     assert best.count_params() == 5130
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
+def test_ctrl_c_stops_like_the_stop_button_and_keeps_the_run(tmp_path):
+    experiment = json.loads((ROOT / "experiments" / "default.json").read_text())
+    experiment["training"]["epochs"] = 500
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(experiment))
+    runs = tmp_path / "runs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "train", str(path), "--runs-dir", str(runs)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+                len(h.read_text().splitlines()) >= 2 for h in runs.glob("*/history.csv")):
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)  # what Ctrl+C sends
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "stopping after this batch" in err and "Traceback" not in err
+    assert out.startswith("stopped: ") and "run folder: " in out
+    from workbench.runs import RunStore
+
+    (info,) = RunStore(runs).runs()
+    assert info.status == "stopped"
+    run = RunStore(runs).open(info.id)
+    assert run.load_model("final").count_params() == 5130
