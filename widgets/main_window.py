@@ -381,6 +381,33 @@ class MainWindow(QMainWindow):
             | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save,
         )
 
+    def running_tabs(self) -> list[str]:
+        """The tabs with work under way (a training run, a search...), by their titles."""
+        running = []
+        for index in self._activity_tabs.values():
+            page = self.tabs.widget(index)
+            panel = page.widget() if isinstance(page, QScrollArea) else page
+            if getattr(panel, "running", False):
+                running.append(self.tabs.tabText(index))
+        return running
+
+    def confirm_stop_work(self) -> bool:
+        """True when nothing runs, or the user agrees to stop what does (closing stops it)."""
+        running = self.running_tabs()
+        return not running or self.ask_stop_work(running)
+
+    def ask_stop_work(self, tabs: list[str]) -> bool:
+        """Ask whether to stop the work of ``tabs`` and close; a separate method so tests can
+        answer it."""
+        answer = QMessageBox.question(
+            self, "Work in progress",
+            f"Still running: {', '.join(tabs)}. Stop and close the window?\n\n"
+            "A training run is kept, marked stopped, with the model trained so far.",
+            QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Close
+
     def new_document(self) -> None:
         if not self.confirm_discard():
             return
@@ -763,7 +790,7 @@ class MainWindow(QMainWindow):
             self.recovery.write(self.document.experiment)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        if not self.confirm_discard():
+        if not self.confirm_stop_work() or not self.confirm_discard():
             event.ignore()
             return
         self.settings.setValue("window/geometry", self.saveGeometry())

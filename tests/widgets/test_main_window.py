@@ -26,6 +26,7 @@ def make_window(qtbot, tmp_path):
         window.show_error = lambda title, message: window.errors.append(message)
         # Never block on a modal dialog, even when a test fails half-way.
         window.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
+        window.ask_stop_work = lambda tabs: True
         window.ask_allow_unsafe = lambda message: False
         return window
 
@@ -158,6 +159,22 @@ def test_close_prompts_when_there_are_unsaved_changes(window):
     assert not window.close() and window.isVisible() and answers
     window.ask_save_changes = lambda: QMessageBox.StandardButton.Discard
     assert window.close()
+
+
+def test_closing_while_training_asks_and_keeps_the_run_stopped(window, qtbot):
+    window.document.experiment.training["epochs"] = 500
+    assert window.train_panel.start_training()
+    qtbot.waitUntil(lambda: window.train_panel.batch_count > 0, timeout=60_000)
+    asked = []
+    window.ask_stop_work = lambda tabs: asked.append(tabs) or False
+    assert not window.close() and window.isVisible() and window.train_panel.running
+    assert asked == [["Train"]]
+    window.ask_stop_work = lambda tabs: True
+    assert window.close()  # returns once the run has stopped
+    from workbench.runs import RunStore
+
+    (info,) = RunStore(window.train_panel.runs_dir).runs()
+    assert info.status == "stopped"
 
 
 def test_import_a_keras_model_and_export_it_again(window, keras, tmp_path):
