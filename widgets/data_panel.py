@@ -672,8 +672,9 @@ class DataPanel(QWidget):
             for name in _SOURCE_FIELDS:
                 if name not in used and not (name == "target" and data.get(name) == "input"):
                     data.pop(name, None)
-            if data.get("task") not in (None, "classification") and "task" not in used:
-                data.pop("task", None)
+            task = data.get("task")
+            if task in TASK_SOURCES and source not in TASK_SOURCES[task]:
+                data.pop("task", None)  # back to classification, which every source can do
         elif key in ("path", "x_key", "y_key", "target"):
             _set(data, key, getattr(self, f"_{key}").text().strip() or None)
         elif key == "task":

@@ -221,6 +221,17 @@ def test_csv_numeric_features_and_named_targets(tmp_path):
     assert by_name.extras["feature_names"] == ["x", "label"]
 
 
+def test_csv_without_a_header_keeps_its_first_row(tmp_path):
+    path = _csv(tmp_path / "bare.csv", "\n".join(f"{i * 0.25},{-i},{i % 2}" for i in range(20)))
+    dataset = load_dataset({"source": "csv", "path": path, "validation_split": 0.0,
+                            "preprocessing": []})
+    assert len(dataset.x_train) == 20 and dataset.num_classes == 2
+    assert dataset.extras["feature_names"] == ["column 1", "column 2"]
+    assert sorted(dataset.x_train[:, 0].tolist()) == [i * 0.25 for i in range(20)]
+    by_name = load_dataset({"source": "csv", "path": path, "target": "column 1", "task": "regression"})
+    assert by_name.extras["feature_names"] == ["column 2", "column 3"]
+
+
 @pytest.mark.parametrize("text, section, words", [
     ("a,b\n1,2\n", {"target": "label"}, "has no column named 'label'; the columns are: a, b"),
     ("a,colour,label\n1,red,0\n2,blue,1\n", {}, "column 'colour' is not numeric (line 2: 'red')"),

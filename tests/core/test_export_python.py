@@ -212,6 +212,16 @@ def test_csv_loading_matches_the_workbench(keras, tmp_path):
     assert set(y_train) == set(expected.y_train) == {0, 1}
 
 
+def test_csv_without_a_header_loads_as_the_workbench_does(keras, tmp_path):
+    (tmp_path / "bare.csv").write_text("\n".join(f"{i},{2 * i},{i % 2}" for i in range(10)) + "\n")
+    data = {"source": "csv", "path": str(tmp_path / "bare.csv"), "validation_split": 0.0,
+            "preprocessing": []}
+    (x_train, y_train), _ = _load_data(_experiment(data, [2]), tmp_path)[0]
+    expected = _workbench_data(data)
+    assert x_train.shape == expected.x_train.shape == (10, 2)
+    assert sorted(x_train[:, 0].tolist()) == sorted(expected.x_train[:, 0].tolist()) == list(range(10))
+
+
 def test_image_folder_loading(keras, tmp_path):
     from PIL import Image
 

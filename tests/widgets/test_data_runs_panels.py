@@ -168,6 +168,17 @@ def test_spirals_show_a_scatter_coloured_by_class(qtbot, data_panel, document):
     assert len(heights) == 3 and heights.sum() == 240
 
 
+def test_a_new_source_drops_a_task_it_cannot_do(data_panel, document):
+    _set_source(document, source="csv", path="table.csv", target="y", task="regression")
+    combo = data_panel.findChild(QComboBox, "dataSourceCombo")
+    combo.setCurrentIndex(combo.findData("shapes"))  # shapes: classification or segmentation
+    assert document.experiment.data["source"] == "shapes"
+    assert document.experiment.data.get("task") in (None, "classification")
+    _set_source(document, source="npz", path="data.npz", task="segmentation")
+    combo.setCurrentIndex(combo.findData("shapes"))  # a task shapes can do is kept
+    assert document.experiment.data["task"] == "segmentation"
+
+
 def test_model_input_mismatch_is_an_orange_warning(qtbot, data_panel, document):
     _click_load(qtbot, data_panel)
     assert data_panel.model_input_shape() == (8, 8, 1) and not data_panel.warnings

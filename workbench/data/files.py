@@ -232,7 +232,9 @@ def read_hdf5_array(handle, name: str, path: Path, rows: np.ndarray | None = Non
 def read_csv(config: DataConfig) -> RawData:
     """A table with a header row: numeric feature columns and a target column.
 
-    The delimiter (comma, semicolon, tab or bar) is detected. Empty feature cells become NaN,
+    The delimiter (comma, semicolon, tab or bar) is detected. A first line of numbers only is
+    data, not a header: the columns are then "column 1", "column 2"... and the last one is
+    the target unless ``target`` names another. Empty feature cells become NaN,
     which ``data_warnings`` reports; a missing target is an error.
     """
     path = existing_file(config.path, "csv")
@@ -282,12 +284,20 @@ def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             except csv.Error:  # one column, or too little text to tell: commas
                 dialect = csv.excel
             reader = csv.reader(handle, dialect)
-            header = [name.strip() for name in next(reader)]
-            header = [name or f"column {i + 1}" for i, name in enumerate(header)]
+            first = next(reader)
+            rows, lines = [], []
+            if all(_is_number(cell) for cell in first):
+                # No header: the first line is a sample, not names (a table saved without
+                # its header would silently lose a row and be labelled by its values).
+                header = [f"column {i + 1}" for i in range(len(first))]
+                rows.append(first)
+                lines.append(reader.line_num)
+            else:
+                header = [name.strip() for name in first]
+                header = [name or f"column {i + 1}" for i, name in enumerate(header)]
             repeated = sorted({name for name in header if header.count(name) > 1})
             if repeated:
                 raise WorkbenchError(f"{path}: the header names {repeated[0]!r} more than once")
-            rows, lines = [], []
             for row in reader:
                 if not row or not any(cell.strip() for cell in row):
                     continue  # blank lines (a trailing newline) are not samples
@@ -305,6 +315,14 @@ def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     if not rows:
         raise WorkbenchError(f"{path}: has a header but no rows of data")
     return header, rows, lines
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _numbers(values, name: str, path: Path, lines: list[int], role: str = "feature") -> np.ndarray:

@@ -161,7 +161,11 @@ def _csv(config: DataConfig):
         '        dialect = csv.Sniffer().sniff(handle.read(16384), delimiters=",;\\t|")',
         "        handle.seek(0)",
         "        rows = [row for row in csv.reader(handle, dialect) if any(c.strip() for c in row)]",
-        "    header, rows = [name.strip() for name in rows[0]], rows[1:]",
+        "    try:  # a first line of numbers only is data: the table has no header",
+        "        [float(value) for value in rows[0]]",
+        '        header = [f"column {i + 1}" for i in range(len(rows[0]))]',
+        "    except ValueError:",
+        "        header, rows = [name.strip() for name in rows[0]], rows[1:]",
     ]
     if config.autoencoder:
         lines += ["    target = None  # an autoencoder: the target is the input"]
