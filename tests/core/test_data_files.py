@@ -105,7 +105,9 @@ def test_malformed_npz_files(tmp_path):
     assert str(truncated) in message and "damaged or truncated" in message
     text = tmp_path / "text.npz"
     text.write_text("hello")
-    assert "is not a NumPy .npz archive" in _error({"source": "npz", "path": str(text)})
+    message = _error({"source": "npz", "path": str(text)})
+    assert "is not a NumPy .npz archive (neither a zip archive nor a .npy array)" in message
+    assert "pickle" not in message and "numpy.savez" in message
     single = tmp_path / "single.npz"
     with open(single, "wb") as handle:
         np.save(handle, np.zeros(3))

@@ -80,7 +80,7 @@ def _value_warnings(x_train, x_val, y_train, y_val, dataset: Dataset) -> list[st
             rows = np.asarray(array).reshape(len(array), -1)
             samples = int(np.count_nonzero(~np.isfinite(rows).all(axis=1)))
             warnings.append(f"the {name} contain {bad:,} NaN or infinite values (in {samples:,} samples); "
-                            "training on them gives a NaN loss: fill or drop those values")
+                            "a batch holding one can turn the loss into NaN: fill or drop those values")
     if x_train is not None and np.size(x_train):
         finite = np.asarray(x_train)[np.isfinite(x_train)]
         if finite.size:

@@ -110,7 +110,11 @@ def read_npz(config: DataConfig) -> RawData:
     except (zipfile.BadZipFile, EOFError) as error:
         raise WorkbenchError(f"{path}: is damaged or truncated ({error}); save it again") from None
     except (OSError, ValueError) as error:
-        raise WorkbenchError(f"{path}: is not a NumPy .npz archive ({_first_line(error)})") from None
+        # NumPy takes a file that is neither a zip archive nor a .npy array for a pickle,
+        # and its message is about allowing pickles: advice not to follow here.
+        reason = "neither a zip archive nor a .npy array" if "pickle" in str(error) else _first_line(error)
+        raise WorkbenchError(f"{path}: is not a NumPy .npz archive ({reason}); save the data with "
+                             "numpy.savez(path, x=..., y=...)") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise WorkbenchError(f"{path}: holds a single array (a .npy file), not an .npz archive with "
                              "inputs and labels; save it with numpy.savez(path, x=..., y=...)")
