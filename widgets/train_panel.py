@@ -725,6 +725,9 @@ class TrainPanel(QWidget):
         grid.addWidget(self.loss_plot, 0, 0, 1, 2)
         grid.addWidget(epoch_box, 1, 0)
         grid.addWidget(self.lr_plot, 1, 1)
+        # Room between the epoch plot's right axis title and the rate plot's left one: side
+        # by side they read as one ("metrics lr").
+        grid.setHorizontalSpacing(16)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
         grid.setColumnStretch(0, 3)
