@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         self.search_panel.runs_changed.connect(self.runs_panel.refresh)
         self.train_panel.run_finished.connect(self._on_train_panel_run_finished)
         self.runs_panel.model_requested.connect(self._on_runs_panel_model_requested)
+        self.runs_panel.runs_dir_changed.connect(self._on_runs_panel_runs_dir_changed)
         self.lessons_panel.group_finished.connect(lambda _results: self.runs_panel.refresh())
         self.lessons_panel.open_requested.connect(self._on_lessons_panel_open_requested)
         self.inspect_panel.model_opened.connect(self._on_inspect_panel_model_opened)
@@ -737,6 +738,16 @@ class MainWindow(QMainWindow):
         if self.inspect_panel.open_path(run.path):
             self.show_activity("inspect")
             self.statusBar().showMessage(f"Opening run {run.id} in the Inspect panel", 6000)
+
+    def _on_runs_panel_runs_dir_changed(self, runs_dir: Path) -> None:
+        """One runs folder for the whole window: the runs trained, searched or run as lessons
+        from now on go where the Runs tab looks, and the next session starts there."""
+        self.runs_dir = Path(runs_dir)
+        self.settings.setValue("runsDir", str(self.runs_dir))
+        for panel in (self.train_panel, self.search_panel, self.lessons_panel):
+            panel.runs_dir = self.runs_dir
+        self.statusBar().showMessage(f"Runs folder: {self.runs_dir} (new runs are saved there)",
+                                     8000)
 
     def _on_canvas_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -1,13 +1,17 @@
 """``RunsPanel``: the runs in the run store, compared side by side.
 
 A sortable table lists every run folder (a corrupt one as an "unreadable" row, never an
-exception); selecting rows overlays their curves of one metric, and grouping by experiment
-replaces several seeds of one experiment by their mean and min-max band. Everything is read
-from the folder on ``refresh()``: the panel keeps no state the run store does not have.
+exception) with the settings that tell runs apart (seed, learning rate, batch size,
+optimizer, from each run's frozen experiment); selecting rows overlays their curves of one
+metric, each named by its start time and what differs between the runs drawn, and grouping
+replaces the runs whose experiments differ only in the seed by their mean and min-max band.
+Everything is read from the folder on ``refresh()``: the panel keeps no state the run store
+does not have. The folder can be changed (``runs_dir_changed`` tells the window).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime
 from pathlib import Path
@@ -19,11 +23,13 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidgetItem,
     QVBoxLayout,
@@ -35,7 +41,8 @@ from widgets.tables import SORT_ROLE as _SORT_ROLE
 from widgets.tables import read_only_table
 from widgets.tables import sortable_item as _item
 from workbench.errors import WorkbenchError
-from workbench.runs import Run, RunInfo, RunStore, aggregate
+from workbench.inspect.source import is_run_folder
+from workbench.runs import Run, RunInfo, RunStore, aggregate, compare
 
 STATUS_COLOURS = {
     "finished": "#188038",
@@ -47,7 +54,15 @@ STATUS_COLOURS = {
 }
 # Final-metric columns, in this order, each shown only when some run has it.
 METRIC_COLUMNS = ("loss", "val_loss", "accuracy", "val_accuracy")
-_FIXED_COLUMNS = ("Run", "Experiment", "Status", "Started", "Epochs", "Device")
+_FIXED_COLUMNS = ("Run", "Experiment", "Status", "Started", "Epochs", "Seed", "LR", "Batch",
+                  "Optimizer", "Device")
+# The columns read from each run's frozen experiment: column -> (setting, header tooltip).
+SETTING_COLUMNS = {
+    "Seed": (compare.SEED, "Training seed"),
+    "LR": (compare.LEARNING_RATE, "Learning rate (the peak, when a schedule moves it)"),
+    "Batch": (compare.BATCH_SIZE, "Batch size"),
+    "Optimizer": (compare.OPTIMIZER, "Optimizer"),
+}
 # Metrics offered first in the plot's combo; any other metric follows alphabetically.
 _PREFERRED_METRICS = ("val_loss", "loss", "val_accuracy", "accuracy")
 # Distinct, colour-blind-friendly line colours (Tableau 10), cycled through.
@@ -55,8 +70,17 @@ CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
                  "#7f7f7f", "#bcbd22", "#17becf")
 _ID_ROLE = Qt.ItemDataRole.UserRole
 _ERROR = "#c5221f"
+_WARNING = "#b06000"
+_QUIET = "#5f6368"
 EMPTY_TEXT = "No runs yet in {root}: train a model to create one."
+MISSING_TEXT = ("No runs yet: {root} does not exist (the first run creates it). "
+                "Change… shows the runs of another folder.")
 HINT_TEXT = "Select runs in the table to compare their curves."
+# More legend entries than this go into further columns: the legend must fit beside the plot.
+_LEGEND_ROWS = 12
+# Settings a legend entry names at most: more would make it as long as the folder name was.
+_LABEL_SETTINGS = 3
+_FOLDER_LABEL_WIDTH = 420
 
 
 class RunsPanel(QWidget):
@@ -68,10 +92,14 @@ class RunsPanel(QWidget):
 
     Signals:
         model_requested(object): the user asked to open the selected run's model; carries
-            the ``Run``, whose ``load_model()`` other panels call when they need it.
+            the ``Run``, whose ``load_model()`` other panels call when they need it, and
+            whose ``info().model_notice()`` says when that model is only part-trained.
+            Never emitted for a run with no finished epoch (its model is untrained).
+        runs_dir_changed(object): the user chose another runs folder (a ``Path``).
     """
 
     model_requested = Signal(object)
+    runs_dir_changed = Signal(object)
 
     def __init__(self, runs_dir: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -79,6 +107,8 @@ class RunsPanel(QWidget):
         self.store = RunStore(Path(runs_dir))
         self._infos: dict[str, RunInfo] = {}
         self._histories: dict[str, dict[str, list[float]]] = {}
+        # Each run's frozen experiment as flat settings (None: unreadable), read on refresh.
+        self._settings: dict[str, dict | None] = {}
 
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setObjectName("refreshRunsButton")
@@ -92,14 +122,19 @@ class RunsPanel(QWidget):
         self.metric_combo = QComboBox()
         self.metric_combo.setObjectName("runsMetricCombo")
         self.metric_combo.setMinimumContentsLength(12)
-        self.group_check = QCheckBox("Group by experiment")
+        self.group_check = QCheckBox("Group seeds")
         self.group_check.setObjectName("groupRunsCheck")
-        self.group_check.setToolTip("Show the mean and min-max band of each experiment's "
-                                    "selected runs instead of one curve per run")
+        self.group_check.setToolTip(
+            "Show the mean and min-max band of selected runs whose experiments are the same "
+            "except the seed, instead of one curve per run")
         self.folder_label = QLabel()
         self.folder_label.setObjectName("runsFolderLabel")
-        self.folder_label.setStyleSheet("color: #5f6368")
+        self.folder_label.setStyleSheet(f"color: {_QUIET}")
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_button = QPushButton("Change…")
+        self.folder_button.setObjectName("changeRunsFolderButton")
+        self.folder_button.setToolTip("Show the runs of another folder (e.g. ./runs of "
+                                      "`workbench train`); new runs are saved there too")
         self.message = QLabel()
         self.message.setObjectName("runsMessage")
         self.message.setWordWrap(True)
@@ -116,8 +151,10 @@ class RunsPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setMinimumHeight(160)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#202124",
-                                          brush=pg.mkBrush(255, 255, 255, 200))
+        for side in ("left", "bottom"):
+            # Not "val_accuracy (x0.001)" with ticks 200-900: values as they are logged.
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
+        self.legend = _legend_beside(self.plot.getPlotItem())
         self.hint = pg.TextItem(HINT_TEXT, color="#80868b", anchor=(0.5, 0.5))
         self.plot.addItem(self.hint, ignoreBounds=True)
         # What is drawn now: per-run curves, and mean curves and bands of groups (for tests
@@ -135,7 +172,9 @@ class RunsPanel(QWidget):
         tools.addWidget(self.metric_combo)
         tools.addWidget(self.group_check)
         tools.addStretch(1)
+        tools.addWidget(QLabel("Folder:"))
         tools.addWidget(self.folder_label)
+        tools.addWidget(self.folder_button)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.table)
@@ -152,6 +191,7 @@ class RunsPanel(QWidget):
         layout.addWidget(splitter, 1)
 
         self.refresh_button.clicked.connect(self._on_refresh_button_clicked)
+        self.folder_button.clicked.connect(self._on_folder_button_clicked)
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
         self.metric_combo.currentTextChanged.connect(self._on_metric_combo_changed)
@@ -182,19 +222,19 @@ class RunsPanel(QWidget):
             infos = self.store.runs()
         except OSError as error:  # the folder vanished or is not readable: say so, show none
             infos = []
-            self._show_message(f"{self.store.root}: cannot be read ({error.strerror or error})")
+            self._show_message(f"{self.store.root}: cannot be read ({error.strerror or error}). "
+                               "Change… shows the runs of another folder.")
         else:
-            self._show_message("")
+            self._show_folder_notice(infos)
         self._infos = {info.id: info for info in infos}
-        self.folder_label.setText(str(self.store.root))
-        self.folder_label.setToolTip(f"Runs folder: {self.store.root}")
+        self._settings = {info.id: compare.read_settings(info.path) for info in infos
+                          if info.status != "unreadable"}
+        self._show_folder()
         self._fill_table(infos)
         self._fill_metrics(infos)
         self.table.blockSignals(True)
         self.select_runs([run_id for run_id in selected if run_id in self._infos])
         self.table.blockSignals(False)
-        if not infos:
-            self._show_message(EMPTY_TEXT.format(root=self.store.root), colour="#5f6368")
         self._update_buttons()
         self._draw()
 
@@ -219,6 +259,12 @@ class RunsPanel(QWidget):
             if self.table.item(row, 0).data(_ID_ROLE) == run_id:
                 return row
         return None
+
+    def ask_runs_dir(self) -> Path | None:
+        """Ask for a runs folder; None when cancelled (tests replace this)."""
+        start = self.runs_dir if self.runs_dir.is_dir() else Path.home()
+        chosen = QFileDialog.getExistingDirectory(self, "Runs folder", str(start))
+        return Path(chosen) if chosen else None
 
     def confirm_delete(self, run_ids: list[str]) -> bool:
         """Ask before deleting run folders (tests replace this)."""
@@ -249,6 +295,9 @@ class RunsPanel(QWidget):
         self.table.clearContents()
         self.table.setColumnCount(len(columns))
         self.table.setHorizontalHeaderLabels(columns)
+        for name, (_setting, tip) in SETTING_COLUMNS.items():
+            self.table.horizontalHeaderItem(columns.index(name)).setToolTip(
+                f"{tip}, from the run's frozen experiment")
         self.table.setRowCount(len(infos))
         for row, info in enumerate(infos):
             for column, item in enumerate(self._row_items(info, metrics)):
@@ -263,7 +312,7 @@ class RunsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.resizeColumnsToContents()
         # A long generated folder name must not push the numbers out of view.
-        header.resizeSection(0, min(header.sectionSize(0), 260))
+        header.resizeSection(0, min(header.sectionSize(0), 230))
         header.resizeSection(1, min(header.sectionSize(1), 160))
 
     def _row_items(self, info: RunInfo, metrics: list[str]) -> list[QTableWidgetItem]:
@@ -291,6 +340,7 @@ class RunsPanel(QWidget):
             status,
             _item(_time_text(info.started), sort=info.started or ""),
             epochs,
+            *self._setting_items(info),
             _item(info.device or "", sort=info.device or ""),
         ]
         for key in metrics:
@@ -300,6 +350,18 @@ class RunsPanel(QWidget):
             items.append(_item(text, sort=number, align_right=True))
         if info.started is None:  # unreadable: the folder's own name stands in for the time
             items[3].setData(_SORT_ROLE, info.id)
+        return items
+
+    def _setting_items(self, info: RunInfo) -> list[QTableWidgetItem]:
+        """The Seed, LR, Batch and Optimizer cells (blank when the experiment is unreadable)."""
+        settings = self._settings.get(info.id) or {}
+        items = []
+        for setting, _tip in SETTING_COLUMNS.values():
+            value = settings.get(setting)
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            text = "" if value is None else compare.format_value(value)
+            items.append(_item(text, sort=number if number is not None else value,
+                               align_right=number is not None))
         return items
 
     def _fill_metrics(self, infos: list[RunInfo]) -> None:
@@ -342,51 +404,85 @@ class RunsPanel(QWidget):
         self.plot.setLabel("left", metric)
         readable = [i for i in self.selected_ids()
                     if i in self._infos and self._infos[i].status != "unreadable"]
-        groups: dict[str, list[str]] = {}
-        if self.group_check.isChecked():
-            for run_id in readable:
-                groups.setdefault(self._infos[run_id].experiment or run_id, []).append(run_id)
-        singles = [i for i in readable
-                   if not self.group_check.isChecked()
-                   or len(groups[self._infos[i].experiment or i]) < 2]
-        colour_index = 0
-        for name, members in groups.items():
-            if len(members) < 2:
-                continue
-            colour = CURVE_COLOURS[colour_index % len(CURVE_COLOURS)]
-            colour_index += 1
-            self._draw_group(name, members, metric, colour)
+        # What differs between the runs drawn is what their legend entries say.
+        varying = compare.differences([settings for i in readable
+                                       if (settings := self._settings.get(i)) is not None])
+        groups, singles = (self._seed_groups(readable) if self.group_check.isChecked()
+                           else ([], readable))
+        colours = itertools.cycle(CURVE_COLOURS)
+        for members in groups:
+            self._draw_group(members, metric, next(colours), varying)
+        with_date = len({(self._infos[i].started or "")[:10] for i in readable}) > 1
         for run_id in singles:
-            colour = CURVE_COLOURS[colour_index % len(CURVE_COLOURS)]
-            colour_index += 1
-            history = self._history(run_id)
-            x, y = _xy(history, metric)
-            if y is None:
-                continue
-            curve = self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), name=self._label(run_id),
-                                   symbol="o" if len(x) < 30 else None, symbolSize=5,
-                                   symbolBrush=colour, symbolPen=None, connect="finite")
-            self.curves[run_id] = curve
+            self._draw_run(run_id, metric, next(colours), self._run_label(run_id, varying, with_date))
         drawn = bool(self.curves or self.group_curves)
         if readable and not drawn:
             self.hint.setText(f"The selected runs have no {metric!r} values yet.")
         else:
             self.hint.setText(HINT_TEXT)
         self.hint.setVisible(not drawn)
+        self.legend.setColumnCount(max(1, math.ceil(len(self.legend.items) / _LEGEND_ROWS)))
+        self.legend.setVisible(bool(self.legend.items))
         if drawn:
             self.plot.enableAutoRange()
         self._place_hint()
 
-    def _draw_group(self, name: str, members: list[str], metric: str, colour: str) -> None:
-        summary = aggregate([self._history(i) for i in members], metric)
-        drawn = draw_band(self.plot, summary, f"{name} (mean of {summary['runs']})", colour)
-        if drawn is not None:
-            self.group_curves[name], self.bands[name] = drawn
+    def _seed_groups(self, run_ids: list[str]) -> tuple[list[list[str]], list[str]]:
+        """The runs whose frozen experiments (and initial weights) are the same except the
+        seed, in groups of two or more; and the runs that have no such partner."""
+        by_setup: dict[str, list[str]] = {}
+        alone = set()
+        for run_id in run_ids:
+            key = compare.setup_key(self._infos[run_id].path, self._settings.get(run_id))
+            if key is None:  # its experiment cannot be read: comparable with nothing
+                alone.add(run_id)
+            else:
+                by_setup.setdefault(key, []).append(run_id)
+        groups = [members for members in by_setup.values() if len(members) > 1]
+        alone.update(members[0] for members in by_setup.values() if len(members) == 1)
+        return groups, [run_id for run_id in run_ids if run_id in alone]
 
-    def _label(self, run_id: str) -> str:
+    def _draw_run(self, run_id: str, metric: str, colour: str, label: str) -> None:
+        x, y = _xy(self._history(run_id), metric)
+        if y is None:
+            return
+        self.curves[run_id] = self.plot.plot(
+            x, y, pen=pg.mkPen(colour, width=2), name=label,
+            symbol="o" if len(x) < 30 else None, symbolSize=5, symbolBrush=colour,
+            symbolPen=None, connect="finite")
+
+    def _draw_group(self, members: list[str], metric: str, colour: str,
+                    varying: list[str]) -> None:
+        title = self._group_title(members, varying)
+        summary = aggregate([self._history(i) for i in members], metric)
+        seeds = compare.seeds_text([self._settings[i].get(compare.SEED) for i in members])
+        drawn = draw_band(self.plot, summary, f"{title} · mean of {summary['runs']} ({seeds})",
+                          colour)
+        if drawn is not None:
+            self.group_curves[title], self.bands[title] = drawn
+
+    def _group_title(self, members: list[str], varying: list[str]) -> str:
+        """The experiment's name and the settings that set this group apart from the other
+        runs drawn (not the seed: that varies inside the group); unique among the groups."""
+        settings = self._settings[members[0]]
+        parts = [self._infos[members[0]].experiment or members[0]]
+        parts += _described(settings, [p for p in varying if p not in ("name", compare.SEED)])
+        title = " · ".join(parts)
+        # Groups may differ only where a legend does not look (the weights, a fourth setting).
+        n = 1
+        while title in self.group_curves:
+            n += 1
+            title = f"{' · '.join(parts)} ({n})"
+        return title
+
+    def _run_label(self, run_id: str, varying: list[str], with_date: bool) -> str:
+        """When the run started, and how it differs from the other runs drawn."""
         info = self._infos[run_id]
-        label = info.name or run_id
-        return label if len(label) <= 40 else label[:18] + "…" + label[-18:]
+        settings = self._settings.get(run_id)
+        started = _clock_text(info.started, with_date) or run_id
+        if settings is None:  # its experiment cannot be read: its name is all there is
+            return f"{started} · {info.experiment or info.name or run_id}"
+        return " · ".join([started, *_described(settings, varying)])
 
     def _place_hint(self, *_args) -> None:
         # Keep the hint in the middle of whatever range the (empty) view shows.
@@ -405,9 +501,41 @@ class RunsPanel(QWidget):
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
+    def _show_folder(self) -> None:
+        root = str(self.store.root)
+        metrics = self.folder_label.fontMetrics()
+        self.folder_label.setText(
+            metrics.elidedText(root, Qt.TextElideMode.ElideMiddle, _FOLDER_LABEL_WIDTH))
+        self.folder_label.setToolTip(f"Runs folder: {root}\nNew runs are saved here too.")
+
+    def _show_folder_notice(self, infos: list[RunInfo]) -> None:
+        """Say why the folder lists no runs, or that it may be the wrong folder."""
+        root = self.store.root
+        if infos and not any(is_run_folder(info.path) for info in infos):
+            # Sub-folders, none with a run.json: likely a project folder, not its runs folder.
+            self._show_message(
+                f"None of the {len(infos)} folder(s) in {root} is a run (a run folder holds "
+                "run.json): is this the runs folder? Change… shows another one.")
+        elif infos:
+            self._show_message("")
+        elif root.exists() and not root.is_dir():
+            self._show_message(f"{root} is a file, not a folder: Change… shows the runs of a "
+                               "folder.")
+        elif not root.exists():
+            self._show_message(MISSING_TEXT.format(root=root), colour=_QUIET)
+        else:
+            self._show_message(EMPTY_TEXT.format(root=root), colour=_QUIET)
+
     # ---------------------------------------------------------------- slots
     def _on_refresh_button_clicked(self) -> None:
         self.refresh()
+
+    def _on_folder_button_clicked(self) -> None:
+        chosen = self.ask_runs_dir()
+        if chosen is None or chosen == self.runs_dir:
+            return
+        self.set_runs_dir(chosen)
+        self.runs_dir_changed.emit(self.runs_dir)
 
     def _on_table_selection_changed(self) -> None:
         self._update_buttons()
@@ -432,7 +560,14 @@ class RunsPanel(QWidget):
         except WorkbenchError as error:
             self._show_message(str(error))
             return
-        self._show_message("")
+        # Read again: the table may be older than the run (it may have failed since).
+        info = run.info()
+        notice = info.model_notice()
+        if not info.trained:  # an untrained model would pass for a result in every panel
+            self._show_message(f"{_sentence(notice)}; there is nothing to open.")
+            return
+        self._show_message(f"Opening a part-trained model: {notice}." if notice else "",
+                           colour=_WARNING)
         self.model_requested.emit(run)
 
     def _on_delete_button_clicked(self) -> None:
@@ -466,6 +601,45 @@ def _time_text(iso: str | None) -> str:
         return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}"
     except ValueError:
         return iso
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _clock_text(iso: str | None, with_date: bool) -> str:
+    """A run's start for a legend: "14:03:12", or "05-01 14:03" when the runs drawn span days."""
+    if not iso:
+        return ""
+    try:
+        started = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{started:%m-%d %H:%M}" if with_date else f"{started:%H:%M:%S}"
+
+
+def _described(settings: dict, paths: list[str]) -> list[str]:
+    """The first few of ``paths`` as a legend words them ("lr 0.01"), "…" for the rest."""
+    words = [compare.describe(path, settings.get(path)) for path in paths[:_LABEL_SETTINGS]]
+    return words + (["…"] if len(paths) > _LABEL_SETTINGS else [])
+
+
+def _legend_beside(plot_item: pg.PlotItem) -> pg.LegendItem:
+    """A legend in a column right of the plot's data, where it never covers a curve.
+
+    Inside the view every corner is taken by some curve: falling losses start top left,
+    rising accuracies end top right, and a run that overfits turns back up.
+    """
+    legend = pg.LegendItem(labelTextColor="#202124", pen=pg.mkPen("#dadce0"),
+                           brush=pg.mkBrush(255, 255, 255))
+    # Fixed: as large as its entries, not stretched to the plot's height.
+    legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    plot_item.layout.addItem(legend, 2, 3)  # row 2 holds the axes and view; 3 is after them
+    plot_item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
+    # PlotItem adds each named curve to its ``legend`` (what ``addLegend`` sets).
+    plot_item.legend = legend
+    legend.hide()
+    return legend
 
 
 def _xy(history: dict[str, list[float]], metric: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -25,6 +25,8 @@ ENDED = ("finished", "stopped", "failed")
 INTERRUPTED = "interrupted"
 UNREADABLE = "unreadable"
 INTERRUPTED_REASON = "the process ended without closing the run"
+# How a sentence says that a run ended early, by status.
+_ENDINGS = {"failed": "failed", "stopped": "was stopped", "interrupted": "was interrupted"}
 
 # MIGRATIONS[n] turns a version-n run.json into a version-(n+1) one (none yet).
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
@@ -73,6 +75,33 @@ class RunInfo:
     seed: int | None = None
     device: str | None = None
     versions: dict = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Whether an epoch finished: before that, any model the run saved is untrained."""
+        return self.epochs > 0
+
+    def model_notice(self) -> str | None:
+        """What to know before using this run's model, for people; None for a run that
+        finished its training (or cannot be read: then there is no model to use).
+
+        A run that ended early still saves a model, and nothing in the file says that it is
+        untrained (no epoch finished) or only part-trained.
+        """
+        if self.status == UNREADABLE or (self.status == "finished" and self.trained):
+            return None
+        if self.status == "finished":  # history.csv lost, or a run closed by hand
+            return f"run {self.id} has no finished epoch: its model was never trained"
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        if self.status == RUNNING:
+            return (f"run {self.id} is still running ({epochs} so far): its model is "
+                    + ("not trained yet" if not self.trained else "from an unfinished training"))
+        how = _ENDINGS.get(self.status, f"ended as {self.status}")
+        why = f" ({self.reason})" if self.reason else ""
+        if not self.trained:
+            return (f"run {self.id} {how} before its first epoch finished{why}: "
+                    "its model was never trained")
+        return f"run {self.id} {how} after {epochs}{why}: its model is from an unfinished training"
 
     def to_dict(self) -> dict:
         """JSON-safe form (for ``--json`` output and the GUI's tables)."""
