@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.axes import WholeNumberAxis
 from widgets.bands import draw_band
 from widgets.tables import read_only_table
 from workbench.errors import WorkbenchError
@@ -157,7 +158,7 @@ class LessonsPanel(QWidget):
         self.status.setObjectName("lessonStatus")
         self.status.setWordWrap(True)
         column.addWidget(self.status)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": WholeNumberAxis("bottom")})
         self.plot.setObjectName("lessonPlot")
         self.plot.setMinimumHeight(220)
         item = self.plot.getPlotItem()

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.axes import WholeNumberAxis
 from widgets.bands import draw_band
 from widgets.tables import SORT_ROLE as _SORT_ROLE
 from widgets.tables import read_only_table
@@ -146,7 +147,7 @@ class RunsPanel(QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setStretchLastSection(True)
 
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": WholeNumberAxis("bottom")})
         self.plot.setObjectName("runsPlot")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "epoch")

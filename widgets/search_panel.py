@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.axes import WholeNumberAxis
 from widgets.commands import SetParamCommand, SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
@@ -757,7 +758,8 @@ class SearchPanel(QWidget):
         column.addWidget(self.results_table, 2)
         plots = QHBoxLayout()
         background = self.palette().color(self.backgroundRole()).lighter(104)
-        self.plot = pg.PlotWidget(background=background)
+        self.plot = pg.PlotWidget(background=background,
+                                  axisItems={"bottom": WholeNumberAxis("bottom")})
         self.plot.setObjectName("searchPlot")
         self.plot.setMinimumSize(260, 200)
         item = self.plot.getPlotItem()

@@ -149,3 +149,22 @@ def test_the_users_zoom_wins_until_they_press_auto_range(plot):
     assert low < 0.0 and high > 5.0
     live.reset()
     assert view.autoRangeEnabled()[1] and live.following
+
+
+@pytest.mark.parametrize("low, high", [(1, 8), (1, 3), (0, 250), (4.2, 4.8)])
+def test_a_count_axis_ticks_whole_numbers_only(qtbot, low, high):
+    from widgets.axes import WholeNumberAxis
+
+    axis = WholeNumberAxis("bottom")
+    levels = axis.tickValues(low, high, 600)
+    values = [value for _, level in levels for value in level]
+    assert all(float(value).is_integer() for value in values)
+    assert len(values) == len(set(values))
+    if high - low >= 1:  # a range that holds whole numbers shows some
+        assert [value for value in values if low <= value <= high]
+
+
+def test_pyqtgraph_alone_ticks_a_few_epochs_at_halves():
+    # Why WholeNumberAxis exists: should pyqtgraph stop doing this, it can go.
+    values = [v for _, level in pg.AxisItem("bottom").tickValues(1, 8, 600) for v in level]
+    assert any(not float(value).is_integer() for value in values)
