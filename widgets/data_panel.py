@@ -575,14 +575,7 @@ class DataPanel(QWidget):
 
     def _data_for_loading(self) -> dict:
         """The data section with a relative path made absolute against the experiment's folder."""
-        data = self._data()
-        path = data.get("path")
-        experiment_path = self._document.experiment.path
-        if isinstance(path, str) and path.strip() and experiment_path is not None:
-            candidate = Path(path).expanduser()
-            if not candidate.is_absolute():
-                data["path"] = str(Path(experiment_path).parent / candidate)
-        return data
+        return self._document.experiment.data_for_loading() if self._document else {}
 
     def _refresh(self) -> None:
         """Put the data section's values into the fields (after any edit or undo)."""

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.axes import WholeNumberAxis
 from widgets.commands import SetSectionCommand
 from widgets.document import Document
 from widgets.form_fields import ScrollSafeComboBox, ScrollSafeSpinBox
@@ -679,7 +680,8 @@ class TrainPanel(QWidget):
         loss_item.addItem(self.smooth_loss_curve)
         self._loss_range = LiveYRange(loss_item.vb)
 
-        self.epoch_plot = self._plot("epochPlot", "", "epoch", "loss")
+        self.epoch_plot = self._plot("epochPlot", "", "epoch", "loss",
+                                     axis_items={"bottom": WholeNumberAxis("bottom")})
         epoch_item = self.epoch_plot.getPlotItem()
         epoch_item.setTitle(None)
         # Falling losses and rising accuracies leave no free corner for a legend inside the
@@ -998,6 +1000,11 @@ class TrainPanel(QWidget):
         document = self._document
         if document is None:
             return "no experiment is open"
+        refused = next((key for key, message in self._messages.items() if not message.isHidden()), None)
+        if refused is not None:
+            # The run would train with the value before it: not what the field shows.
+            return (f"the {refused.replace('_', ' ')} field shows a value that was not taken "
+                    f"({self._messages[refused].text()}): correct it first")
         if not document.is_backend_ready or document.report is None:
             return "TensorFlow is still loading; try again in a moment"
         errors = document.report.errors()
@@ -1007,10 +1014,14 @@ class TrainPanel(QWidget):
             return (f"the model has an error{more}: " + (f"{node}: " if node else "") + text
                     + " — fix it on the canvas first")
         try:
-            TrainingConfig.from_dict(document.experiment.training)
+            config = TrainingConfig.from_dict(document.experiment.training)
         except FormatError as error:
             return f"{error}"
-        return None
+        from workbench.training.compat import training_problem
+
+        # With the Data panel's data at hand the mismatch is refused here, before any run;
+        # without them the session checks once it has loaded them, still before a run folder.
+        return training_problem(document.experiment.graph, config, self._dataset, document.report)
 
     def _set_state(self, state: str) -> None:
         self._state = state
@@ -1332,16 +1343,17 @@ class TrainPanel(QWidget):
         self._set_state(IDLE)
         self.last_result = result
         elapsed = format_duration(time.monotonic() - self._started)
-        epochs = len(self._epoch_x)
+        epochs = _epochs_text(len(self._epoch_x))
         final = {k: v for k, v in (result.final_metrics or {}).items() if k != "lr"}
         key = next((k for k in ("val_accuracy", "accuracy", "val_loss", "loss") if k in final), None)
         summary = f"{key} {_metric_text(final[key])}" if key else ""
         if result.status == "finished":
-            text = f"Finished: {epochs} epochs in {elapsed}" + (f" · {summary}" if summary else "")
+            text = f"Finished: {epochs} in {elapsed}" + (f" · {summary}" if summary else "")
             if result.reason:  # early stopping
                 text += f" ({result.reason})"
         elif result.status == "stopped":
-            text = f"Stopped: {result.reason or 'by the user'}" + (f" · {summary}" if summary else "")
+            stopped = _outcome_text("stopped", result.reason or "by the user")
+            text = stopped[:1].upper() + stopped[1:] + (f" · {summary}" if summary else "")
         else:
             text = f"Failed: {result.reason or 'unknown error'}"
         if self._steps and result.status == "finished":
@@ -1349,9 +1361,9 @@ class TrainPanel(QWidget):
         if self.progress_bar.maximum() == 0:  # never left the busy state
             self.progress_bar.setRange(0, 1)
             self.progress_bar.setValue(0)
-        self.progress_bar.setFormat(f"{result.status} · {epochs} epochs · {elapsed}")
+        self.progress_bar.setFormat(f"{result.status} · {epochs} · {elapsed}")
         self._show_status(text, error=result.status == "failed")
-        self._log(f"{result.status}: " + (result.reason or f"{epochs} epochs in {elapsed}")
+        self._log(_outcome_text(result.status, result.reason or f"{epochs} in {elapsed}")
                   + (f" · {summary}" if summary and result.status != "failed" else ""))
         if result.run is not None:
             self._log(f"run folder: {result.run.path}")
@@ -1426,6 +1438,16 @@ def _finite_bounds(arrays) -> tuple[float, float]:
         if finite.size:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
     return low, high
+
+
+def _epochs_text(count: int) -> str:
+    return f"{count} epoch{'s' if count != 1 else ''}"
+
+
+def _outcome_text(status: str, reason: str) -> str:
+    """"failed: <reason>", or the reason alone when it already names the status ("stopped by
+    the user after epoch 2" rather than "stopped: stopped by the user ...")."""
+    return reason if reason.startswith(status) else f"{status}: {reason}"
 
 
 def _metric_text(value: float) -> str:

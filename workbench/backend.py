@@ -63,23 +63,50 @@ def keras_is_loaded() -> bool:
 
 
 def clean_keras_message(error: BaseException) -> str:
-    """Turn a Keras exception into one or two readable sentences.
+    """Turn a Keras or TensorFlow exception into one or two readable sentences.
 
     Keras wraps layer errors in "Exception encountered when calling X.call()" plus a dump of
-    the arguments, with terminal colour codes; the useful sentence is in the middle.
+    the arguments, with terminal colour codes; TensorFlow puts the reason of an error inside a
+    compiled step ("Incompatible shapes: [32] vs. [32,10]") after a "Graph execution error:"
+    header and a stack trace, and follows it with node dumps. The reason is what people need.
     """
-    text = _ANSI.sub("", str(error)).strip()
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    useful = [
-        p
-        for p in paragraphs
-        if not p.startswith("Exception encountered when calling")
-        and not p.startswith("Arguments received by")
-    ]
-    message = " ".join((useful or paragraphs or [type(error).__name__])[0].split())
+    text = _without_tensorflow_noise(_ANSI.sub("", str(error)))
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    useful = [p for p in paragraphs if not p.startswith(_WRAPPER_HEADERS)]
+    chosen = useful or paragraphs or [type(error).__name__]
+    message = chosen[0]
+    if message.endswith(":") and len(chosen) > 1:  # a header announcing the reason below it
+        message += " " + chosen[1]
     if len(message) > 300:
         message = message[:297] + "..."
     return message
+
+
+# Paragraphs that wrap an error rather than say what it is.
+_WRAPPER_HEADERS = ("Exception encountered when calling", "Arguments received by",
+                    "Graph execution error", "Detected at node", "Traceback (most recent call last)")
+# TensorFlow's descriptions of the op that failed: "\t [[{{node sub}}]]", "[Op:__inference_f_12]",
+# "{{function_node __wrapped__Sub_device_/job:localhost/...}}", "for '{{node x}} = Op[T=...](a, b)'".
+_OP_DUMPS = re.compile(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[Op:[^\]]*\]( name: ?\S*)?"
+                       r"|\{\{function_node [^}]*\}\}\s*| for '\{\{node [^}]*\}\} = [^']*'")
+_TRACE_FILE = re.compile(r'^\s*File ".*", line \d+')
+
+
+def _without_tensorflow_noise(text: str) -> str:
+    """``text`` without stack-trace lines (each ``File "...", line N`` and the code line under
+    it) and op dumps."""
+    kept: list[str] = []
+    after_file = False
+    for line in text.splitlines():
+        if _TRACE_FILE.match(line):
+            after_file = True
+            continue
+        if after_file and line.startswith("    ") and line.strip():  # the traced code line
+            after_file = False
+            continue
+        after_file = False
+        kept.append(line)
+    return _OP_DUMPS.sub("", "\n".join(kept)).strip()
 
 
 def use_cheap_initializers(layer) -> None:

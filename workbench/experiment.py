@@ -204,6 +204,18 @@ class Experiment:
         self.path = target
         return target
 
+    def data_for_loading(self) -> dict:
+        """A copy of the data section with a relative ``path`` made absolute against the
+        experiment file's folder: people write the name of a file beside the experiment and
+        mean it wherever the program is started from. As written for an unsaved experiment."""
+        data = copy.deepcopy(self.data or {})
+        path = data.get("path")
+        if isinstance(path, str) and path.strip() and self.path is not None:
+            candidate = Path(path).expanduser()
+            if not candidate.is_absolute():
+                data["path"] = str(Path(self.path).absolute().parent / candidate)
+        return data
+
     # -------------------------------------------------------------- weights
     def weights_path(self) -> Path | None:
         if not self.weights_file:

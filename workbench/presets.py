@@ -406,9 +406,10 @@ def _stats(values) -> dict:
 def _dataset(member: Experiment, cache: dict[str, Any], progress: Progress):
     from workbench.data import load_dataset
 
-    key = json.dumps(member.data, sort_keys=True)
+    data = member.data_for_loading()
+    key = json.dumps(data, sort_keys=True)
     if key not in cache:
-        dataset = load_dataset(member.data, progress)
+        dataset = load_dataset(data, progress)
         if dataset is None:
             return None
         cache[key] = dataset

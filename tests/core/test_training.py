@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workbench.errors import FormatError
@@ -53,9 +55,40 @@ def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
 
     progress.partial = stop_after_two_epochs
     result = session.run()
-    assert result.status == "stopped" and "stopped by the user" in result.reason
-    assert result.model is not None and 2 <= len(result.history["loss"]) <= 3
+    # Asked at an epoch's end: it stops there, before starting another one.
+    assert result.status == "stopped" and result.reason == "stopped by the user after epoch 2"
+    assert result.model is not None and len(result.history["loss"]) == 2
     assert result.run.info().status == "stopped"
+
+
+def test_a_stop_during_an_epoch_records_only_the_finished_ones(keras, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    progress = RecordingProgress()
+    session = TrainingSession(experiment(epochs=50), store=RunStore(tmp_path), progress=progress)
+    original = progress.partial
+
+    def stop_early_in_epoch_5(report):
+        original(report)
+        if report["kind"] == "batch" and report["epoch"] == 4 and report["batch"] == 2:
+            session.stop()
+
+    progress.partial = stop_early_in_epoch_5
+    result = session.run()
+    assert result.status == "stopped"
+    assert result.reason == ("stopped by the user during epoch 5 (after 3 of 45 batches; "
+                             "epoch 5 not recorded)")
+    assert len(result.history["loss"]) == 4
+    assert sum(1 for p in progress.partials if p["kind"] == "epoch") == 4
+    history = result.run.history()
+    assert history["epoch"] == [1, 2, 3, 4]
+    info = result.run.info()
+    assert info.status == "stopped" and info.epochs == 4 and info.reason == result.reason
+    assert info.final_metrics["val_accuracy"] == pytest.approx(history["val_accuracy"][-1])
+    assert result.final_metrics["loss"] == pytest.approx(history["loss"][-1])
+    events = EventAccumulator(str(result.run.tensorboard_dir() / "train"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("epoch_loss")] == [0, 1, 2, 3]
 
 
 def test_pause_holds_training_until_resumed(keras):
@@ -119,6 +152,29 @@ def test_training_config_round_trips_and_keeps_unknown_keys():
 def test_unknown_loss_is_a_failed_run_with_the_reason(keras):
     result = TrainingSession(experiment(loss="cross_entropy_please")).run()
     assert result.status == "failed" and "unknown loss" in result.reason
+
+
+def test_a_relative_data_path_is_read_beside_the_experiment(keras, tmp_path, capsys, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from workbench.cli import main
+
+    digits = load_digits()
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    np.savez(project / "good.npz", x=digits.images[:300, :, :, None], y=digits.target[:300])
+    chosen = experiment()
+    chosen.data = {"source": "npz", "path": "good.npz", "validation_split": 0.2,
+                   "preprocessing": ["scale"]}
+    chosen.save(project / "experiment.json")
+    monkeypatch.chdir(elsewhere)  # `workbench train` started from another folder
+    code = main(["train", str(project / "experiment.json"), "--epochs", "1", "--runs-dir",
+                 str(tmp_path / "runs"), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["status"] == "finished", data["reason"]
+    frozen = json.loads((Path(data["run"]) / "experiment.json").read_text())
+    assert frozen["data"]["path"] == str(project / "good.npz")  # the run names the file it read
 
 
 def test_cli_train_prints_the_run_folder(keras, tmp_path, capsys):

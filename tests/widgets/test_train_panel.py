@@ -7,7 +7,16 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+)
 
 from widgets.commands import SetParamCommand
 from widgets.train_panel import (
@@ -124,6 +133,15 @@ def test_an_unknown_loss_is_refused_with_the_known_ones(qtbot, panel, document):
     assert "unknown loss" in message(panel, "loss").text().lower()
     type_into(qtbot, child(panel, QLineEdit, "metrics"), "accuracy, auc")
     assert document.experiment.training["metrics"] == ["accuracy", "auc"]
+
+
+def test_train_is_refused_while_a_field_shows_a_refused_value(qtbot, panel, document, tmp_path):
+    type_into(qtbot, child(panel, QComboBox, "loss"), "crossentropy")
+    assert not message(panel, "loss").isHidden()  # the document keeps the last good loss
+    assert not panel.start_training()
+    status = child(panel, QLabel, "trainStatus").text()
+    assert status.startswith("Cannot train: the loss field shows a value that was not taken")
+    assert not panel.running and not (tmp_path / "runs").exists()
 
 
 def test_the_optimizer_shows_its_own_options_and_keeps_the_rate(qtbot, panel, document):
@@ -255,11 +273,52 @@ def test_stop_after_the_first_epoch_keeps_a_stopped_run(qtbot, panel):
         qtbot.waitUntil(lambda: epoch_points(panel) >= 1, timeout=RUN_TIMEOUT_MS)
         qtbot.mouseClick(child(panel, QPushButton, "stopButton"), Qt.MouseButton.LeftButton)
     result = finished.args[0]
-    assert result.status == "stopped" and "stopped by the user" in result.reason
+    assert result.status == "stopped" and result.reason.startswith("stopped by the user")
     assert result.model is not None and len(result.history["loss"]) < 100
+    # Only whole epochs count, wherever the stop landed: curves, history and run agree.
+    assert epoch_points(panel) == len(result.history["loss"]) == result.run.info().epochs
     assert result.run.info().status == "stopped"
-    assert child(panel, QLabel, "trainStatus").text().startswith("Stopped")
-    assert "stopped: stopped by the user" in child(panel, QPlainTextEdit, "trainLog").toPlainText()
+    status = child(panel, QLabel, "trainStatus").text()
+    assert status.startswith("Stopped by the user") and "stopped by" not in status
+    log = child(panel, QPlainTextEdit, "trainLog").toPlainText()
+    assert result.reason in log and "stopped: stopped" not in log
+
+
+def test_a_one_epoch_run_says_epoch(qtbot, panel):
+    result = train(qtbot, panel, 1)
+    assert result.status == "finished", result.reason
+    assert child(panel, QProgressBar, "trainProgress").format().startswith("finished · 1 epoch · ")
+    assert child(panel, QLabel, "trainStatus").text().startswith("Finished: 1 epoch in ")
+
+
+def test_a_mismatch_with_the_data_panels_data_is_refused_before_a_run(qtbot, panel, tmp_path):
+    from workbench.data import load_dataset
+
+    panel.set_dataset(load_dataset({"source": "shapes", "samples": 64}))
+    qtbot.mouseClick(child(panel, QPushButton, "trainButton"), Qt.MouseButton.LeftButton)
+    assert child(panel, QLabel, "trainStatus").text() == (
+        "Cannot train: the data's samples are 32x32x3 but the model's Input 'image' expects "
+        "8x8x1: change the Input's shape on the canvas (or pick other data)")
+    assert not panel.running and not (tmp_path / "runs").exists()
+
+
+def test_a_metric_the_labels_cannot_feed_is_refused_with_advice(qtbot, panel, document, tmp_path):
+    type_into(qtbot, child(panel, QLineEdit, "metrics"), "accuracy, auc")
+    assert document.experiment.training["metrics"] == ["accuracy", "auc"]
+    # Without the Data panel's data the session loads them and refuses before a run folder.
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(child(panel, QPushButton, "trainButton"), Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    assert result.status == "failed" and result.run is None
+    status = child(panel, QLabel, "trainStatus").text()
+    assert status.startswith("Failed: auc needs one-hot labels and one output per class: tick "
+                             "One-hot labels in the Data panel")
+    assert not any((tmp_path / "runs").glob("*/run.json"))
+    # With them (loaded by the Data panel) it is refused at once, without starting.
+    panel.set_dataset(result.dataset)
+    qtbot.mouseClick(child(panel, QPushButton, "trainButton"), Qt.MouseButton.LeftButton)
+    assert not panel.running
+    assert child(panel, QLabel, "trainStatus").text().startswith("Cannot train: auc needs one-hot")
 
 
 def test_a_huge_learning_rate_fails_with_advice_in_the_log(qtbot, panel):

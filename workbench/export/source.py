@@ -72,7 +72,7 @@ class ExportSource:
         if self._dataset is None:
             from workbench.data import load_dataset
 
-            self._dataset = load_dataset(self.experiment.data, progress)
+            self._dataset = load_dataset(self.experiment.data_for_loading(), progress)
             if self._dataset is None:
                 raise WorkbenchError("loading the data was cancelled")
         return self._dataset

@@ -49,7 +49,7 @@ class ModelSource:
                 "file (--input)")
         from workbench.data import load_dataset
 
-        dataset = load_dataset(self.experiment.data, progress)
+        dataset = load_dataset(self.experiment.data_for_loading(), progress)
         if dataset is None:
             raise WorkbenchError("loading the data was cancelled")
         return dataset

@@ -187,7 +187,7 @@ def run_search(experiment: Experiment, method: str = "random", trials: int = 10,
     if dataset is None and not distribute.is_chief_oracle():  # the chief trains nothing
         from workbench.data import load_dataset
 
-        dataset = load_dataset(experiment.data, progress)
+        dataset = load_dataset(experiment.data_for_loading(), progress)
     plan.dataset = dataset
     try:
         tuner = _make_tuner(plan)  # KerasTuner builds the model once to learn the space

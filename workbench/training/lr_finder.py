@@ -318,7 +318,7 @@ def find_lr(experiment: Experiment, dataset=None, config: RangeTestConfig | None
     if dataset is None:
         from workbench.data import load_dataset
 
-        dataset = load_dataset(experiment.data, progress)
+        dataset = load_dataset(experiment.data_for_loading(), progress)
     keras = keras_module()
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)

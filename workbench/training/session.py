@@ -18,6 +18,7 @@ each batch. The strategy is made before Keras starts TensorFlow, which multi-wor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -50,6 +51,7 @@ from workbench.training.callbacks import (
     schedule_callback,
     snapshot_callback,
 )
+from workbench.training.compat import training_problem
 from workbench.training.config import TrainingConfig
 from workbench.training.ensemble import evaluate_snapshots
 
@@ -89,7 +91,9 @@ class TrainingSession:
     """One training run. See the module docstring.
 
     Args:
-        experiment: what to train (graph, data, training sections).
+        experiment: what to train (graph, data, training sections); a relative data path is
+            read against the experiment file's folder (``Experiment.data_for_loading``), and the run
+            records it so.
         dataset: already loaded data (the Data panel has it); loaded from the experiment if None.
         store: a ``RunStore``: the run is recorded on disk when given.
         progress: receives ``step`` and ``partial`` reports; may cancel.
@@ -100,7 +104,7 @@ class TrainingSession:
     def __init__(self, experiment: Experiment, dataset=None, store=None,
                  progress: Progress | None = None, weights: dict | None = None,
                  epochs: int | None = None):
-        self.experiment = experiment
+        self.experiment = dataclasses.replace(experiment, data=experiment.data_for_loading())
         self.dataset = dataset
         self.store = store
         self.progress = progress or NullProgress()
@@ -152,6 +156,10 @@ class TrainingSession:
             if self.config.seed is not None:
                 keras.utils.set_random_seed(self.config.seed)
             dataset = self.dataset if self.dataset is not None else self._load_data()
+            # Before the run folder: a start refused for a mismatch leaves no failed run behind.
+            problem = training_problem(self.experiment.graph, self.config, dataset)
+            if problem is not None:
+                return TrainingResult("failed", problem, dataset=dataset)
             if strategy is None:
                 self.device = resolve_device(self.config.device)
                 started = f"training on {self.device}"
@@ -263,7 +271,21 @@ class TrainingSession:
         if run is not None:
             if config.checkpoint_best:
                 callbacks.append(best_checkpoint(run.checkpoint_path("best")))
+        for callback in callbacks[1:]:
+            _whole_epochs_only(callback, relay)
         return callbacks
+
+
+def _whole_epochs_only(callback, relay) -> None:
+    """Let ``callback`` see the ends of whole epochs only: the best checkpoint must not keep,
+    nor early stopping weigh, an epoch cut short by a stop (see ``_end_after_this_batch``)."""
+    on_epoch_end = callback.on_epoch_end
+
+    def on_whole_epoch_end(epoch, logs=None):
+        if not relay.cut_short:
+            on_epoch_end(epoch, logs)
+
+    callback.on_epoch_end = on_whole_epoch_end
 
 
 def _remove(folder: str | None) -> None:
@@ -315,6 +337,10 @@ class _RelayMixin:
         self.epoch_means: dict[str, float] = {}  # the running means Keras reported last
         self.first_loss: float | None = None
         self.epoch_started = 0.0
+        self.steps_per_epoch = 0  # 0 when the data do not say (a stream of unknown length)
+        self.in_epoch = False
+        self.epoch_batches = 0  # batches finished in the epoch under way
+        self.cut_short = False  # training ended in the middle of an epoch
         self.seen = 0
         self.rate: float | None = None  # the rate as of the epoch's start
         self.schedule = None  # the schedule callback: it knows every batch's rate
@@ -327,7 +353,31 @@ class _RelayMixin:
         if self.status != "failed":
             self.status, self.reason = "failed", reason
         if getattr(self, "model", None) is not None:
-            self.model.stop_training = True
+            self._end_after_this_batch()
+
+    def _end_after_this_batch(self) -> None:
+        """Ask Keras to stop. Stopped mid-epoch, Keras still ends the epoch as if it were whole
+        (validation, then ``on_epoch_end`` with the means of its first batches): that epoch is
+        not recorded, so the run's epochs, curves and final metrics are all whole epochs."""
+        self.model.stop_training = True
+        self.cut_short = self.in_epoch and not self._epoch_complete()
+
+    def _epoch_complete(self) -> bool:
+        return 0 < self.steps_per_epoch <= self.epoch_batches
+
+    def _stop_if_asked(self) -> None:
+        if self.session._should_stop() and self.status is None:
+            self._end_after_this_batch()
+            self.status, self.reason = "stopped", self._stop_reason()
+
+    def _stop_reason(self) -> str:
+        epoch = self.epoch + 1
+        if not self.cut_short:
+            return f"stopped by the user after epoch {epoch}"
+        done = self.epoch_batches
+        count = (f"{done} of {self.steps_per_epoch} batches" if self.steps_per_epoch
+                 else f"{done} batch{'es' if done != 1 else ''}")
+        return f"stopped by the user during epoch {epoch} (after {count}; epoch {epoch} not recorded)"
 
     def outcome(self) -> tuple[str, str | None]:
         return self.status or "finished", self.reason
@@ -346,6 +396,8 @@ class _RelayMixin:
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch = epoch
+        self.in_epoch = True
+        self.epoch_batches = 0
         self.epoch_started = time.monotonic()
         # Reading the rate is a device read (~0.2 ms, 5% of a small model's batch): without a
         # schedule it changes only between epochs (ReduceLROnPlateau), so it is read once here.
@@ -356,6 +408,7 @@ class _RelayMixin:
     def on_train_batch_end(self, batch, logs=None) -> None:
         logs = self._batch_values(batch, _floats(logs))
         self.step += 1
+        self.epoch_batches = batch + 1
         loss = logs.get("loss")
         if self.schedule is not None:
             rate = self.schedule.rate_at(self.step - 1)
@@ -395,6 +448,9 @@ class _RelayMixin:
                 for key, value in means.items()}
 
     def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.cut_short:
+            return  # see _end_after_this_batch
+        self.in_epoch = False
         logs = _floats(logs)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -406,14 +462,14 @@ class _RelayMixin:
         seconds = time.monotonic() - self.epoch_started
         self.session.progress.partial({"kind": "epoch", "epoch": epoch, "logs": logs, "lr": rate,
                                        "seconds": seconds})
+        if epoch + 1 < self.epochs:
+            self._stop_if_asked()  # asked during validation: stop here, between epochs
 
     def _between_batches(self) -> None:
         if self.session.paused:
             self.session.progress.step(self.step, None, "paused")
             self.session._wait_while_paused()
-        if self.session._should_stop() and self.status is None:
-            self.status, self.reason = "stopped", f"stopped by the user after {self.step} batches"
-            self.model.stop_training = True
+        self._stop_if_asked()
 
 
 def _floats(logs: dict | None) -> dict[str, float]:
