@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from widgets.runs_panel import RunsPanel
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
-from workbench.runs import RunStore, compare
+from workbench.runs import RunInfo, RunStore, compare
 
 
 def _experiment(seed: int = 0, lr: float = 0.01, batch: int = 32, name: str = "cnn",
@@ -258,6 +258,11 @@ def test_open_warns_that_a_stopped_runs_model_is_part_trained(qtbot, store):
     notice = signal.args[0].info().model_notice()
     assert notice == (f"run {stopped.id} was stopped after 2 epochs (stopped by the user): "
                       "its model is from an unfinished training")
+    cut = RunInfo(**{**vars(signal.args[0].info()), "reason": "stopped by the user during "
+                     "epoch 3 (after 4 of 45 batches; epoch 3 not recorded)"})
+    assert cut.model_notice() == (
+        f"run {stopped.id} was stopped after 2 epochs: its model is from an unfinished training; "
+        "stopped by the user during epoch 3 (after 4 of 45 batches; epoch 3 not recorded)")
     assert panel.message.text() == f"Opening a part-trained model: {notice}."
     assert panel.message.styleSheet() == "color: #b06000"
     panel.select_runs([done.id])

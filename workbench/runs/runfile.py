@@ -97,11 +97,14 @@ class RunInfo:
             return (f"run {self.id} is still running ({epochs} so far): its model is "
                     + ("not trained yet" if not self.trained else "from an unfinished training"))
         how = _ENDINGS.get(self.status, f"ended as {self.status}")
-        why = f" ({self.reason})" if self.reason else ""
+        # The reason may hold brackets of its own ("during epoch 5 (after 3 of 45 batches)").
+        why = f" ({self.reason})" if self.reason and "(" not in self.reason else ""
+        also = f"; {self.reason}" if self.reason and not why else ""
         if not self.trained:
             return (f"run {self.id} {how} before its first epoch finished{why}: "
-                    "its model was never trained")
-        return f"run {self.id} {how} after {epochs}{why}: its model is from an unfinished training"
+                    f"its model was never trained{also}")
+        return (f"run {self.id} {how} after {epochs}{why}: its model is from an unfinished "
+                f"training{also}")
 
     def to_dict(self) -> dict:
         """JSON-safe form (for ``--json`` output and the GUI's tables)."""
