@@ -42,18 +42,23 @@ def test_the_default_experiment_learns_digits(keras, tmp_path):
     assert events == {"train", "validation"}  # per-epoch scalars for TensorBoard
 
 
-def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
+def _session_stopped_at(tmp_path, when) -> tuple[TrainingSession, RecordingProgress]:
+    """A 50-epoch session that the user stops at the first report for which ``when`` holds."""
     progress = RecordingProgress()
     session = TrainingSession(experiment(epochs=50), store=RunStore(tmp_path), progress=progress)
-
     original = progress.partial
 
-    def stop_after_two_epochs(result):
-        original(result)
-        if result["kind"] == "epoch" and result["epoch"] == 1:
+    def stop_when(report):
+        original(report)
+        if when(report):
             session.stop()
 
-    progress.partial = stop_after_two_epochs
+    progress.partial = stop_when
+    return session, progress
+
+
+def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
+    session, _ = _session_stopped_at(tmp_path, lambda r: r["kind"] == "epoch" and r["epoch"] == 1)
     result = session.run()
     # Asked at an epoch's end: it stops there, before starting another one.
     assert result.status == "stopped" and result.reason == "stopped by the user after epoch 2"
@@ -64,16 +69,8 @@ def test_stop_keeps_the_model_and_marks_the_run_stopped(keras, tmp_path):
 def test_a_stop_during_an_epoch_records_only_the_finished_ones(keras, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    progress = RecordingProgress()
-    session = TrainingSession(experiment(epochs=50), store=RunStore(tmp_path), progress=progress)
-    original = progress.partial
-
-    def stop_early_in_epoch_5(report):
-        original(report)
-        if report["kind"] == "batch" and report["epoch"] == 4 and report["batch"] == 2:
-            session.stop()
-
-    progress.partial = stop_early_in_epoch_5
+    session, progress = _session_stopped_at(
+        tmp_path, lambda r: r["kind"] == "batch" and r["epoch"] == 4 and r["batch"] == 2)
     result = session.run()
     assert result.status == "stopped"
     assert result.reason == ("stopped by the user during epoch 5 (after 3 of 45 batches; "
