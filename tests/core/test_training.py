@@ -71,7 +71,23 @@ def test_a_stop_during_an_epoch_records_only_the_finished_ones(keras, tmp_path):
 
     session, progress = _session_stopped_at(
         tmp_path, lambda r: r["kind"] == "batch" and r["epoch"] == 4 and r["batch"] == 2)
+    validated = []  # validation batches of each epoch
+    original = session._callbacks
+
+    def counting(*args):
+        class CountValidation(keras.callbacks.Callback):
+            def on_test_begin(self, logs=None):
+                validated.append(0)
+
+            def on_test_batch_end(self, batch, logs=None):
+                validated[-1] += 1
+
+        return [*original(*args), CountValidation()]
+
+    session._callbacks = counting
     result = session.run()
+    assert validated[:4] == [validated[0]] * 4 and validated[0] > 1
+    assert validated[4:] == [1]  # the cut epoch is not validated whole: the stop is quick
     assert result.status == "stopped"
     assert result.reason == ("stopped by the user during epoch 5 (after 3 of 45 batches; "
                              "epoch 5 not recorded)")

@@ -389,6 +389,12 @@ class _RelayMixin:
         self.steps_per_epoch = params.get("steps") or 0
         self.epochs = params.get("epochs") or self.session.config.epochs
 
+    def on_test_begin(self, logs=None) -> None:
+        if self.cut_short:
+            # Keras validates an epoch cut by a stop as if it were whole; that epoch is not
+            # recorded, so one batch will do (a stop must not wait for a whole validation).
+            self.model.stop_evaluating = True
+
     def on_train_end(self, logs=None) -> None:
         done = len(self.history.get("loss", []))
         if self.status is None and done < self.epochs:
