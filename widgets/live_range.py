@@ -7,7 +7,8 @@ more than half of what a live plot costs the GUI thread (measured with the epoch
 per update with auto-range, 5 ms with a range that holds).
 
 ``LiveYRange`` chooses a range with some headroom and keeps it while the data stay inside;
-it refits when they leave it or come to fill less than a third of it. People keep control:
+it refits when they leave it (or come within 3% of an edge, where a curve looks cut off) or
+come to fill less than a third of it. People keep control:
 once they zoom or pan the view it is left alone, until they press the plot's auto-range
 button ("A"), which hands the view back.
 """
@@ -23,6 +24,9 @@ import pyqtgraph as pg
 HEADROOM = 0.12
 # Refit when the data fill less than this share of the range (a spike has scrolled away).
 MIN_FILL = 1 / 3
+# Data this close to an edge (a share of the range) count as leaving: a curve drawn on the
+# axis itself looks cut off, and its points' markers would be.
+EDGE = 0.03
 
 
 class LiveYRange:
@@ -48,7 +52,8 @@ class LiveYRange:
             return
         if self._range is not None:
             bottom, top = self._range
-            inside = bottom <= low and high <= top
+            edge = EDGE * (top - bottom)
+            inside = bottom + edge <= low and high <= top - edge
             if inside and (high - low) >= MIN_FILL * (top - bottom):
                 return
         span = high - low or abs(high) or 1.0

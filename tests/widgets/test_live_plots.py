@@ -116,6 +116,15 @@ def test_the_range_holds_while_the_data_stay_inside_it(plot):
     assert low < 0.1 and high > 2.3 and (low, high) != first
 
 
+def test_data_on_the_edge_of_the_range_get_room_again(plot):
+    live = LiveYRange(plot.getPlotItem().vb)
+    live.show(0.5, 2.3)
+    bottom, top = y_range(plot)
+    live.show(bottom + 0.001, 2.3)  # inside, but drawn on the axis: looks cut off
+    low, high = y_range(plot)
+    assert low < bottom and (bottom + 0.001 - low) > 0.05 * (high - low)
+
+
 def test_data_filling_little_of_the_range_get_a_closer_view(plot):
     live = LiveYRange(plot.getPlotItem().vb)
     live.show(0.0, 100.0)  # an early spike
