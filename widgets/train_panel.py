@@ -1037,8 +1037,10 @@ class TrainPanel(QWidget):
         self.status_label.setText(text)
         self.status_label.setStyleSheet(f"color: {ERROR_COLOR};" if error else "")
 
-    def _log(self, line: str) -> None:
-        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
+    def _log(self, *lines: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        # One append for many lines (the epochs of a delivery): the log is laid out once.
+        self.log_view.appendPlainText("\n".join(f"{stamp}  {line}" for line in lines))
         bar = self.log_view.verticalScrollBar()
         bar.setValue(bar.maximum())  # the newest line in view, even before the first layout
 
@@ -1175,8 +1177,7 @@ class TrainPanel(QWidget):
         if pictures:
             self.generated_view.show_previews(pictures)
         if epochs:
-            for item in epochs:
-                self._add_epoch(item)
+            self._log(*(self._add_epoch(item) for item in epochs))
             self._epochs_dirty = True
             self._epoch_pacer.request()
 
@@ -1266,7 +1267,8 @@ class TrainPanel(QWidget):
     def _on_gc_timer_timeout(self) -> None:
         GuiThreadGarbage.collect_young()
 
-    def _add_epoch(self, item: dict) -> None:
+    def _add_epoch(self, item: dict) -> str:
+        """Keep an epoch's values for the plots; returns its line for the log."""
         logs = {k: v for k, v in item.get("logs", {}).items() if k not in ("lr", "learning_rate")}
         # Keras sorts logs by name; people read loss first, then metrics, then validation.
         logs = dict(sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"),
@@ -1284,9 +1286,9 @@ class TrainPanel(QWidget):
             values.extend([value if math.isfinite(value) else math.nan])
         shown = " · ".join(f"{k} {_metric_text(v)}" for k, v in logs.items())
         rate = item.get("lr")
-        self._log(f"epoch {item['epoch'] + 1}/{self._epochs_planned} · {shown}"
-                  + (f" · lr {rate:.4g}" if rate is not None else "")
-                  + f" · {item.get('seconds', 0.0):.1f}s")
+        return (f"epoch {item['epoch'] + 1}/{self._epochs_planned} · {shown}"
+                + (f" · lr {rate:.4g}" if rate is not None else "")
+                + f" · {item.get('seconds', 0.0):.1f}s")
 
     def _add_epoch_curve(self, name: str) -> None:
         base = name[4:] if name.startswith("val_") else name
