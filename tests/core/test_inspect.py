@@ -420,6 +420,16 @@ def test_open_model_source_reads_files_and_runs(trained, tmp_path):
     assert source.checkpoint == "best" and source.experiment.name == "shapes-cnn"
     assert source.dataset().x_val.shape[1:] == (SIZE, SIZE, 3)
     assert open_model_source(run.path, checkpoint="final").checkpoint == "final"
+    assert source.label == f"{run.path.name} (best model)"
+    from workbench.runs import RunStore
+
+    stopped = RunStore(tmp_path / "runs").create(source.experiment)
+    model.save(stopped.checkpoint_path("final"))
+    for epoch in (1, 2):
+        stopped.append_epoch(epoch, {"loss": 1.0 / epoch}, lr=1e-3)
+    stopped.finish("stopped", reason="stopped by the user after epoch 2")
+    assert open_model_source(stopped.path).label == (
+        f"{stopped.path.name} (final model, stopped after 2 epochs)")  # part-trained: said so
     path = tmp_path / "model.keras"
     model.save(path)
     bare = open_model_source(path)

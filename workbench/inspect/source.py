@@ -56,8 +56,16 @@ class ModelSource:
 
     @property
     def label(self) -> str:
-        """How panels name it: the file or folder name, and which checkpoint of a run."""
-        return self.path.name + (f" ({self.checkpoint} model)" if self.checkpoint else "")
+        """How panels name it: the file or folder name, which checkpoint of a run, and how
+        the run ended when it did not finish (its model is then part-trained)."""
+        if not self.checkpoint:
+            return self.path.name
+        ending = ""
+        if self.run is not None:
+            info = self.run.info()
+            if info.status != "finished":
+                ending = f", {info.status} after {info.epochs} epoch{'s' if info.epochs != 1 else ''}"
+        return f"{self.path.name} ({self.checkpoint} model{ending})"
 
 
 def open_with_data(path: str | Path, progress=None) -> tuple[ModelSource, Any]:
