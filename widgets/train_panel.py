@@ -644,6 +644,9 @@ class TrainPanel(QWidget):
         for axis in ("left", "bottom", "right"):
             item.getAxis(axis).setPen(pg.mkPen(_blend(text, palette.color(QPalette.ColorRole.Base))))
             item.getAxis(axis).setTextPen(pg.mkPen(text))
+            # A loss reads 0.0004, not "4 (x0.0001)"; and a prefix that comes and goes as the
+            # range moves re-lays the plot out (and repaints it whole) during a run.
+            item.getAxis(axis).enableAutoSIPrefix(False)
         for axis in ("left", "right"):
             # Room for labels like "0.0001" from the start, and never less once the labels
             # needed more: a live plot is not laid out (and repainted whole) again each
@@ -704,7 +707,6 @@ class TrainPanel(QWidget):
         epoch_item.scene().addItem(self._metric_view)
         epoch_item.getAxis("right").linkToView(self._metric_view)
         epoch_item.getAxis("right").setLabel("metrics")
-        epoch_item.getAxis("right").enableAutoSIPrefix(False)
         self._metric_view.setXLink(epoch_item)
         epoch_item.vb.sigResized.connect(self._on_epoch_view_resized)
         self._epoch_loss_range = LiveYRange(epoch_item.vb)
@@ -713,7 +715,6 @@ class TrainPanel(QWidget):
 
         self.lr_plot = self._plot("lrPlot", "Learning rate", "step", "lr",
                                   axis_items={"left": _LogLabelledAxis("left")})
-        self.lr_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.lr_curve = self._curve(pg.mkPen("#2ca02c", width=2))
         self.lr_plot.getPlotItem().addItem(self.lr_curve)
         self._lr_log = False

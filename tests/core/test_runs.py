@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from workbench import fileio
 from workbench.errors import WorkbenchError
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
-from workbench.runs import RUN_FORMAT, RUN_VERSION, RunStore, aggregate, machine, store
+from workbench.runs import RUN_FORMAT, RUN_VERSION, RunStore, aggregate, csvlog, machine, store
 from workbench.runs.csvlog import CsvLog, read_csv_log
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +227,41 @@ def test_batches_are_buffered_and_flushed_by_count_and_on_finish(tmp_path, exper
     assert list(batches) == ["step", "epoch", "accuracy", "loss", "lr"]
     assert batches["step"][-3:] == [201, 202, 203] and batches["epoch"][-1] == 1
     assert math.isnan(batches["accuracy"][0]) and batches["accuracy"][-1] == 0.9
+
+
+def test_a_durable_row_is_in_the_file_at_once_and_on_the_disk_in_the_background(tmp_path,
+                                                                                 monkeypatch):
+    # A slow disk: the fsync waits until the test lets it go. The training thread does not.
+    release, synced = threading.Event(), []
+
+    def slow_fsync(path):
+        release.wait(10)
+        synced.append(Path(path).name)
+
+    monkeypatch.setattr(csvlog, "_fsync", slow_fsync)
+    log = CsvLog(tmp_path / "history.csv", ("epoch",))
+    log.append({"epoch": 1, "loss": 0.5, "lr": 0.1})
+    log.append({"epoch": 2, "loss": 0.4, "lr": 0.1})
+    assert read_csv_log(tmp_path / "history.csv", ("epoch",))["loss"] == [0.5, 0.4]
+    assert synced == []
+    release.set()
+    log.sync()  # waits for the fsyncs
+    assert synced and set(synced) == {"history.csv"}
+
+
+def test_a_failed_fsync_is_reported_when_the_run_finishes(tmp_path, experiment, monkeypatch):
+    def failing_fsync(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(csvlog, "_fsync", failing_fsync)
+    run = RunStore(tmp_path).create(experiment)
+    run.append_epoch(1, {"loss": 0.5}, 0.1)
+    run.append_epoch(2, {"loss": 0.4}, 0.1)
+    run.finish("finished")
+    info = run.info()
+    assert info.status == "finished" and info.epochs == 2
+    assert "history.csv is written but the disk did not confirm it (fsync: Input/output error)" \
+        in info.reason
 
 
 def test_a_buffered_log_flushes_after_a_second(tmp_path):

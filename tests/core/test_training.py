@@ -299,3 +299,21 @@ def test_batch_reports_carry_each_batchs_own_loss():
     weighted = sum(loss * size for loss, size in zip(first, sizes)) / sum(sizes)
     assert len(first) == 5 and weighted == pytest.approx(result.history["loss"][0], rel=1e-3)
     assert len(set(round(loss, 6) for loss in first)) == 5
+
+
+def test_each_epoch_records_the_rate_it_trained_with_when_reduce_lr_lowers_it(keras, tmp_path):
+    # min_delta 10: no epoch after the first counts as an improvement, so the rate halves
+    # after every epoch from the second on; the epoch that lowers it still trained with the
+    # old one (the rate is read at each epoch's start).
+    reduce_lr = {"monitor": "loss", "factor": 0.5, "patience": 0, "min_delta": 10}
+    progress = RecordingProgress()
+    session = TrainingSession(experiment(epochs=3, reduce_lr=reduce_lr), store=RunStore(tmp_path),
+                              progress=progress)
+    result = session.run()
+    assert result.status == "finished", result.reason
+    expected = [0.01, 0.01, 0.005]
+    assert result.history["lr"] == pytest.approx(expected)
+    assert [p["lr"] for p in progress.partials if p["kind"] == "epoch"] == pytest.approx(expected)
+    batch_rates = [p["lr"] for p in progress.partials if p["kind"] == "batch"]
+    assert batch_rates == pytest.approx([rate for rate in expected for _ in range(45)])
+    assert result.run.history()["lr"] == pytest.approx(expected)

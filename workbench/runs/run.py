@@ -4,7 +4,7 @@ Layout of a run folder::
 
     experiment.json          the frozen experiment (weights in experiment.weights.npz, if any)
     run.json                 status, times, seed, device, library versions, final metrics
-    history.csv              one row per finished epoch, fsync'ed as it is written
+    history.csv              one row per finished epoch, written as it ends (fsync'ed)
     batches.csv              one row per batch, buffered (flushed about every second)
     best.keras, final.keras  checkpoints
     tensorboard/             TensorBoard event files of the epochs (see ``events``)
@@ -115,8 +115,9 @@ class Run:
         self._update(device=description)
 
     def append_epoch(self, epoch: int, logs: dict[str, float], lr: float | None) -> None:
-        """Add a finished epoch (counted from 1) to ``history.csv``, where it is on disk when
-        this returns, and to the TensorBoard event files (on disk within seconds)."""
+        """Add a finished epoch (counted from 1) to ``history.csv``, where it is when this
+        returns (a killed process keeps it; forced to the disk moments later), and to the
+        TensorBoard event files (on disk within seconds)."""
         self._history.append({"epoch": int(epoch), **_metrics(logs, _HISTORY_LEAD), LR: lr})
         self._batches.flush()  # cheap, and an epoch boundary is a natural point to catch up
         if self._events is None and tensorboard_available():
@@ -146,6 +147,12 @@ class Run:
                 log.flush()
             except OSError as error:  # a full disk must not keep the run from being closed
                 problems.append(f"{log.path.name} not fully written ({error.strerror or error})")
+                continue
+            try:
+                log.sync()
+            except OSError as error:
+                problems.append(f"{log.path.name} is written but the disk did not confirm it "
+                                f"(fsync: {error.strerror or error}); a power cut may lose it")
         if self._events is not None:
             self._events.close()
             if self._events.problem:

@@ -460,9 +460,8 @@ class _RelayMixin:
         logs = _floats(logs)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
-        rate = (self.schedule.rate_at(self.step - 1) if self.schedule is not None
-                else current_learning_rate(self.model))
-        self.history.setdefault("lr", []).append(rate if rate is not None else float("nan"))
+        rate = self._epoch_rate()
+        self.history.setdefault("lr", []).append(rate if rate is not None else math.nan)
         if self.run is not None:
             self.run.append_epoch(epoch + 1, logs, rate)
         seconds = time.monotonic() - self.epoch_started
@@ -470,6 +469,14 @@ class _RelayMixin:
                                        "seconds": seconds})
         if epoch + 1 < self.epochs:
             self._stop_if_asked()  # asked during validation: stop here, between epochs
+
+    def _epoch_rate(self) -> float | None:
+        """The rate the epoch ended with (None when unknown). Without a schedule it is the one
+        read at the epoch's start: ReduceLROnPlateau changes it only after this callback's
+        epoch end, so a second device read would give the same number."""
+        if self.schedule is not None:
+            return self.schedule.rate_at(self.step - 1)
+        return current_learning_rate(self.model) if self.rate_varies else self.rate
 
     def _between_batches(self) -> None:
         if self.session.paused:
