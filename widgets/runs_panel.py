@@ -434,7 +434,8 @@ class RunsPanel(QWidget):
         by_setup: dict[str, list[str]] = {}
         alone = set()
         for run_id in run_ids:
-            key = compare.setup_key(self._infos[run_id].path, self._settings.get(run_id))
+            info = self._infos[run_id]
+            key = compare.setup_key(info.path, self._settings.get(run_id), info.weights_sha256)
             if key is None:  # its experiment cannot be read: comparable with nothing
                 alone.add(run_id)
             else:

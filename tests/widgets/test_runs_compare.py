@@ -213,6 +213,33 @@ def test_moving_a_node_does_not_split_a_group_but_new_weights_do(qtbot, store, t
     assert keys[0] != keys[1] and None not in keys
 
 
+def test_runs_record_their_starting_weights_digest_and_grouping_uses_it(qtbot, store, tmp_path,
+                                                                         monkeypatch):
+    import hashlib
+
+    runs = []
+    for seed in (0, 1):  # the same weights, from two files in two places
+        experiment = _experiment(seed=seed)
+        (tmp_path / f"copy-{seed}").mkdir()
+        experiment.save(tmp_path / f"copy-{seed}" / "start.json")
+        experiment.save_weights({"conv_1": [np.full((3, 3, 1, 16), 0.5, np.float32)]},
+                                tmp_path / f"copy-{seed}" / "start.weights.npz")
+        runs.append(_make_run(store, experiment))
+    infos = [run.info() for run in runs]
+    expected = hashlib.sha256((runs[0].path / "experiment.weights.npz").read_bytes()).hexdigest()
+    assert infos[0].weights_sha256 == infos[1].weights_sha256 == expected
+    assert _make_run(store, _experiment(seed=2)).info().weights_sha256 is None  # no weights
+
+    # The recorded digests group them: no weights file is read (on the GUI thread) to do it.
+    def no_reading(*args):
+        raise AssertionError("a weights file was read")
+
+    monkeypatch.setattr(compare, "_digest", no_reading)
+    keys = [compare.setup_key(info.path, compare.read_settings(info.path), info.weights_sha256)
+            for info in infos]
+    assert keys[0] == keys[1] is not None
+
+
 # ------------------------------------------------------------------ plot
 def test_axes_show_values_as_logged_and_the_legend_stays_off_the_curves(qtbot, store):
     runs = [_make_run(store, _experiment(seed=s)) for s in (0, 1)]

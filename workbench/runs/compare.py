@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import FormatError
+from workbench.fileio import sha256_of
 from workbench.runs.run import EXPERIMENT_FILE
 
 SEED = "training.seed"
@@ -98,15 +99,20 @@ def format_value(value: Any) -> str:
     return text if len(text) <= _VALUE_LENGTH else text[:_VALUE_LENGTH - 1] + "…"
 
 
-def setup_key(folder: Path, settings: dict[str, Any] | None) -> str | None:
+def setup_key(folder: Path, settings: dict[str, Any] | None,
+              weights_digest: str | None = None) -> str | None:
     """A digest that runs share when their frozen experiments differ at most in the seed and
     they started from the same weights file (when there is one); None without ``settings``
-    or when the weights file cannot be read (such a run is compared with nothing)."""
+    or when the weights file cannot be read (such a run is compared with nothing).
+
+    ``weights_digest``: the weights file's digest as the run recorded it (``RunInfo``); runs
+    made before it was recorded have their file read (once per session).
+    """
     if settings is None:
         return None
     same = {path: value for path, value in settings.items() if path != SEED}
     if same.get(WEIGHTS):
-        same[WEIGHTS] = _file_digest(Path(folder) / str(same[WEIGHTS]))
+        same[WEIGHTS] = weights_digest or _file_digest(Path(folder) / str(same[WEIGHTS]))
         if same[WEIGHTS] is None:
             return None
     text = json.dumps(same, sort_keys=True, default=str)
@@ -185,11 +191,7 @@ def _file_digest(path: Path) -> str | None:
 def _digest(path: str, size: int, mtime_ns: int) -> str | None:
     # Keyed by size and time too, so a file replaced since is read again; a run's weights
     # never change, so each is read once a session (they can be hundreds of megabytes).
-    hasher = hashlib.sha256()
     try:
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                hasher.update(block)
+        return sha256_of(path)
     except OSError:
         return None
-    return hasher.hexdigest()

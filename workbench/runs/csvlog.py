@@ -21,16 +21,50 @@ import csv
 import io
 import math
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from workbench.fileio import write_text_atomic
 
 LR = "lr"
 
-_syncer: ThreadPoolExecutor | None = None  # made on the first durable write
+
+
+class _Syncer:
+    """A daemon thread that fsyncs the files asked for, in order (daemon: a program that
+    ends does not wait for it; the rows are in their files already)."""
+
+    def __init__(self):
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, path: Path) -> Future:
+        future: Future = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="csvlog-fsync", daemon=True)
+                self._thread.start()
+        self._requests.put((future, path))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, path = self._requests.get()
+            future.set_running_or_notify_cancel()
+            try:
+                _fsync(path)
+            except OSError as error:
+                future.set_exception(error)
+            else:
+                future.set_result(None)
+
+
+_syncer = _Syncer()
 
 
 class CsvLog:
@@ -97,14 +131,11 @@ class CsvLog:
 
     # ------------------------------------------------------------ internals
     def _request_sync(self) -> None:
-        global _syncer
         if self._sync is not None and not self._sync.running() and not self._sync.done():
             return  # an fsync still waiting to start covers this write too
         if self._sync is not None and self._sync.done() and self._sync.exception() is not None:
             return  # failed before: ``sync`` reports it; the rows are in the file all the same
-        if _syncer is None:
-            _syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csvlog-fsync")
-        self._sync = _syncer.submit(_fsync, self.path)
+        self._sync = _syncer.submit(self.path)
 
     def _file_columns(self) -> list[str] | None:
         if self._columns is None and self.path.exists():

@@ -198,7 +198,8 @@ def run_info(folder: Path) -> RunInfo:
                    status=status, reason=reason, started=data["started"],
                    finished=data.get("finished"), epochs=epochs, final_metrics=final,
                    seed=data.get("seed"), device=data.get("device"),
-                   versions=data.get("versions") or {})
+                   versions=data.get("versions") or {},
+                   weights_sha256=data.get("weights_sha256"))
 
 
 def now_iso() -> str:

@@ -37,7 +37,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "reason": (str, type(None)), "finished": (str, type(None)), "epochs": (int, type(None)),
     "final_metrics": (dict,), "seed": (int, type(None)), "device": (str, type(None)),
     "pid": (int, type(None)), "host": (str, type(None)), "process_started": (int, type(None)),
-    "versions": (dict,),
+    "versions": (dict,), "weights_sha256": (str, type(None)),
 }
 
 
@@ -60,6 +60,8 @@ class RunInfo:
         seed: the training seed.
         device: what it trained on ("gpu:0 (NVIDIA H100)", "cpu"), once known.
         versions: python, keras, tensorflow, numpy versions it ran with.
+        weights_sha256: the digest of the weights file it started from, taken when the run
+            was created (None without one, and in runs made before it was recorded).
     """
 
     id: str
@@ -75,6 +77,7 @@ class RunInfo:
     seed: int | None = None
     device: str | None = None
     versions: dict = field(default_factory=dict)
+    weights_sha256: str | None = None
 
     @property
     def trained(self) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
-from workbench.fileio import write_atomic, write_json_atomic
+from workbench.fileio import sha256_of, write_atomic, write_json_atomic
 from workbench.runs import machine
 from workbench.runs.run import EXPERIMENT_FILE, WEIGHTS_FILE, Run, run_info
 from workbench.runs.runfile import RUNNING, RunInfo, read_run_file, write_run_file
@@ -68,9 +68,13 @@ class RunStore:
                                  f"({error.strerror or error})") from None
         try:
             frozen = experiment.to_dict()
+            digest = None
             if weights is not None:
                 write_atomic(folder / WEIGHTS_FILE, lambda tmp: shutil.copyfile(weights, tmp))
                 frozen["weights"] = WEIGHTS_FILE
+                # Recorded now, in the training's thread: the Runs tab compares starting
+                # weights by it without reading a big file on the GUI thread.
+                digest = sha256_of(folder / WEIGHTS_FILE)
             write_json_atomic(folder / EXPERIMENT_FILE, frozen)
             # run.json comes last: a folder with one is a complete run.
             write_run_file(folder, {
@@ -80,7 +84,7 @@ class RunStore:
                 "epochs": None, "final_metrics": {}, "seed": _seed(experiment), "device": None,
                 "pid": os.getpid(), "host": machine.hostname(),
                 "process_started": machine.process_start(os.getpid()),
-                "versions": machine.library_versions(),
+                "versions": machine.library_versions(), "weights_sha256": digest,
             })
         except (OSError, ValueError, TypeError) as error:
             shutil.rmtree(folder, ignore_errors=True)
