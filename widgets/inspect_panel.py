@@ -102,18 +102,21 @@ class InspectPanel(ModelTaskPanel):
         return self._start("open", work, f"Opening {path}…")
 
     def open_image(self, path: str | Path) -> bool:
-        """Use an image file as the sample (resized to the model's input, with a notice)."""
-        from workbench.inspect.images import fit_image, load_image
+        """Use an image file as the sample: resized to the model's input and prepared as its
+        training data were (divided by 16 for digits, ...), with a notice of what was done."""
+        from workbench.inspect.images import fit_image, load_image, prepare_pixels
 
         if self.model is None:
             self._show_status("Open a model first: the image is fitted to its input", error=True)
             return False
         try:
             image, notes = fit_image(load_image(path), tuple(self.model.inputs[0].shape[1:]))
+            prepared, done, _ = prepare_pixels(image, self.model, self.dataset)
         except WorkbenchError as error:
             self._show_status(str(error), error=True)
             return False
-        self._set_image(image, f"{Path(path).name}" + (f" ({'; '.join(notes)})" if notes else ""))
+        notes += done
+        self._set_image(prepared, f"{Path(path).name}" + (f" ({'; '.join(notes)})" if notes else ""))
         return True
 
     def explain(self) -> bool:

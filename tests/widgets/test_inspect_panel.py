@@ -96,3 +96,21 @@ def test_bad_input_reads_well(qtbot, panel, tmp_path):
     assert not panel.explain()
     assert "at least one method" in panel.status.text()
     np.testing.assert_array_equal(panel.image.shape, (8, 8, 1))  # the sample is kept
+
+
+def test_an_opened_image_is_prepared_like_the_training_data(panel, trained, tmp_path):
+    from PIL import Image
+
+    _, dataset = trained
+    # A validation digit written as an 8-bit picture (digits pixels are 0-16, scaled to 0-1
+    # for training): opened, it must reach the model as the sample itself did.
+    sample = np.asarray(dataset.held_out()[0][3], np.float32)  # 0-1
+    Image.fromarray(np.round(sample[..., 0] * 255).astype(np.uint8), "L").save(tmp_path / "d.png")
+    assert panel.open_image(tmp_path / "d.png")
+    assert panel.image.shape == (8, 8, 1)
+    np.testing.assert_allclose(panel.image, sample, atol=1 / 255)
+    assert "prepared like the model's training data" in panel.sample_caption.text()
+    # A model file alone (no data known): the pixels are divided by 255.
+    panel.set_model(panel.model, None, "model file")
+    assert panel.open_image(tmp_path / "d.png")
+    assert float(panel.image.max()) <= 1.0 and "divided by 255" in panel.sample_caption.text()

@@ -127,7 +127,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _explained_input(args, source):
     """The model input, the picture to show, the true label, class names and notes."""
-    from workbench.inspect.images import fit_image, load_image
+    from workbench.inspect.images import fit_image, load_image, prepare_pixels
     from workbench.inspect.layers import model_inputs
 
     model = source.model
@@ -150,32 +150,15 @@ def _explained_input(args, source):
                                  f"{len(x)} samples (0 to {len(x) - 1})")
         label = _label(None if y is None else y[args.sample])
         return x[args.sample], x[args.sample], label, dataset.class_names, notes
-    raw = load_image(args.input)
-    image, notes = fit_image(raw, input_shape)
-    names = None
-    if args.pixels == "raw":
-        prepared = image
-    elif args.pixels == "unit" or source.experiment is None:
-        keep = args.pixels == "auto" and _starts_with_rescaling(model)
-        prepared = image if keep else image / 255.0
-        notes.append("pixels passed as 0-255: the model rescales them itself" if keep else
-                     "pixels divided by 255 (use --pixels raw if the model expects 0-255)")
-    else:
-        dataset = source.dataset(_progress())
-        names = dataset.class_names
-        pre = dataset.preprocessor
-        known = getattr(pre, "known_max", None) or 255.0
-        prepared = pre.transform(image[None] / 255.0 * known)[0] if pre is not None else image
-        if pre is not None and pre.applied:
-            notes.append("prepared like the run's data: " + "; ".join(pre.applied))
-    return prepared.astype(np.float32), image, None, names, notes
-
-
-def _starts_with_rescaling(model) -> bool:
-    from workbench.inspect.layers import walk
-
-    layers = walk(model)
-    return bool(layers) and type(layers[0][1]).__name__ in ("Rescaling", "Normalization")
+    image, notes = fit_image(load_image(args.input), input_shape)
+    known = args.pixels == "auto" and source.experiment is not None
+    dataset = source.dataset(_progress()) if known else None
+    prepared, done, guessed = prepare_pixels(image, model, dataset, args.pixels)
+    notes += done
+    if guessed:
+        notes.append("use --pixels raw if the model expects 0-255")
+    names = dataset.class_names if dataset is not None else None
+    return prepared, image, None, names, notes
 
 
 def _label(y):

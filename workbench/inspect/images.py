@@ -113,6 +113,47 @@ def load_image(path: str | Path) -> np.ndarray:
     return array if array.ndim == 3 else array[..., None]
 
 
+def prepare_pixels(image: np.ndarray, model, dataset=None,
+                   pixels: str = "auto") -> tuple[np.ndarray, list[str], bool]:
+    """A picture's 0-255 pixels (``fit_image``'s result) as the model takes its inputs.
+
+    Args:
+        image: (H, W, C) values 0-255, shaped like one model input.
+        model: the model they are for (a first Rescaling or Normalization layer means it
+            takes 0-255 pixels itself).
+        dataset: the data the model trained on, when known: the picture is prepared as they
+            were (the same fitted preprocessing: divided by 16 for digits, standardized, ...).
+        pixels: "auto" (as above; without the data, divided by 255 unless the model rescales
+            itself), "unit" (divided by 255) or "raw" (as they are).
+
+    Returns:
+        the prepared float32 input, notes for people on what was done, and whether the
+        pixels were divided by 255 as a guess (the model's own data were not known).
+    """
+    if pixels not in ("auto", "unit", "raw"):
+        raise WorkbenchError(f"pixels: choose auto, unit or raw, not {pixels!r}")
+    image = np.asarray(image, np.float32)
+    if pixels == "raw":
+        return image, [], False
+    pre = getattr(dataset, "preprocessor", None) if pixels == "auto" else None
+    if pre is not None:
+        known = getattr(pre, "known_max", None) or 255.0
+        prepared = np.asarray(pre.transform(image[None] / 255.0 * known)[0], np.float32)
+        applied = list(getattr(pre, "applied", None) or [])
+        return prepared, ["prepared like the model's training data: " + "; ".join(applied)
+                          if applied else "passed as the model's training data were (unscaled)"], False
+    if pixels == "auto" and _starts_with_rescaling(model):
+        return image, ["pixels passed as 0-255: the model rescales them itself"], False
+    return image / 255.0, ["pixels divided by 255"], pixels == "auto"
+
+
+def _starts_with_rescaling(model) -> bool:
+    from workbench.inspect.layers import walk
+
+    layers = walk(model)
+    return bool(layers) and type(layers[0][1]).__name__ in ("Rescaling", "Normalization")
+
+
 def load_unit_image(path: str | Path) -> np.ndarray:
     """An image file as (H, W, C) float32 values in [0, 1]: 8-bit pixels divided by 255 (16-bit
     ones by their largest value).
