@@ -70,15 +70,19 @@ class InspectPanel(ModelTaskPanel):
         self.setObjectName("inspectPanel")
         self.setAcceptDrops(True)
         self.source_label = ""
+        self.experiment = None  # what the model was trained from, when known
         self.image: np.ndarray | None = None  # the sample, shaped like one model input
         self.pictures: dict[str, np.ndarray] = {}  # tab -> the picture shown, for Save
         self._build_ui()
         self._refresh()
 
     # ------------------------------------------------------------------ API
-    def set_model(self, model, dataset=None, label: str = "") -> None:
-        """Inspect ``model``; samples come from ``dataset``'s validation data when given."""
+    def set_model(self, model, dataset=None, label: str = "", experiment=None) -> None:
+        """Inspect ``model``; samples come from ``dataset``'s validation data when given.
+        ``experiment``: the one it was trained from, when known (Export writes its data and
+        training code, and calibrates with its data)."""
         self.model, self.dataset, self.source_label = model, dataset, label
+        self.experiment = experiment
         self.image = None
         self.pictures.clear()
         self._fill_model_choices()
@@ -504,7 +508,7 @@ class InspectPanel(ModelTaskPanel):
         task, self._task = self._task, ""
         if task == "open":
             source, dataset = result
-            self.set_model(source.model, dataset, source.label)
+            self.set_model(source.model, dataset, source.label, source.experiment)
             self.model_opened.emit(source.model, dataset, source.label)
             self._show_status(f"Opened {source.path}"
                               + ("" if dataset is not None else ": open an image to inspect it"))

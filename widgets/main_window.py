@@ -536,7 +536,16 @@ class MainWindow(QMainWindow):
         trained = self.inspect_panel.model
         if trained is not None:
             label = self.inspect_panel.source_label or "the last trained model"
-            sources.insert(0, (f"Trained: {label}", lambda: trained))
+            # With the experiment it was trained from: its data calibrate int8 and check the
+            # exported file, and the Python export writes its data and training code.
+            trained_from, data = self.inspect_panel.experiment, self.inspect_panel.dataset
+
+            def from_trained():
+                from workbench.export.source import ExportSource
+
+                return ExportSource.from_model(trained, trained_from, dataset=data)
+
+            sources.insert(0, (f"Trained: {label}", from_trained))
         dialog = ExportDialog(sources, self.document.title, self._last_folder(), self)
         dialog.exported.connect(self._on_export_dialog_exported)
         dialog.show()
@@ -715,7 +724,7 @@ class MainWindow(QMainWindow):
             label = f"run {result.run.id} (as trained)" if result.run is not None else "the last run"
             # The run's own data: the Data panel may not have loaded it (its tab never shown).
             dataset = result.dataset if result.dataset is not None else self.data_panel.dataset
-            self.inspect_panel.set_model(result.model, dataset, label)
+            self.inspect_panel.set_model(result.model, dataset, label, _run_experiment(result.run))
             self._on_inspect_panel_model_opened(result.model, dataset, label)
 
     def _on_inspect_panel_model_opened(self, model, dataset, label: str) -> None:
@@ -852,3 +861,14 @@ class MainWindow(QMainWindow):
 def default_runs_dir() -> Path:
     """Where runs go unless the user chose a folder: one place for all experiments."""
     return Path.home() / "keras-workbench" / "runs"
+
+
+def _run_experiment(run):
+    """The experiment ``run`` trained (its frozen copy); None without a run or when its copy
+    cannot be read (exports then do without it)."""
+    if run is None:
+        return None
+    try:
+        return run.experiment()
+    except WorkbenchError:
+        return None

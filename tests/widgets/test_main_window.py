@@ -370,3 +370,37 @@ def test_without_the_gui_extra_the_app_says_what_to_install(monkeypatch, capsys)
     message = capsys.readouterr().err
     assert "pyqtgraph" in message and "PySide6" not in message
     assert 'pip install "keras-workbench[gui]"' in message and "workbench command" in message
+
+
+def test_exporting_a_trained_model_keeps_its_experiment_and_data(qtbot, window, tmp_path, keras):
+    """A model trained in the window (or opened from a run) exports with the experiment it
+    trained from: int8 calibrates on its data, the check compares on them, and the Python
+    file has its data and training code."""
+    from workbench.data import load_dataset
+    from workbench.runs import RunStore
+    from workbench.training import TrainingSession
+
+    experiment = Experiment.from_dict(window.document.experiment.to_dict())
+    experiment.training = {**experiment.training, "epochs": 1}
+    dataset = load_dataset(experiment.data, None)
+    result = TrainingSession(experiment, dataset=dataset, store=RunStore(tmp_path / "runs")).run()
+    window._on_train_panel_run_finished(result)
+    assert window.inspect_panel.experiment is not None
+    dialog = window.export_dialog()
+    assert dialog.source_field.currentText().startswith("Trained: run ")
+    dialog.format_field.setCurrentIndex(dialog.format_field.findData("python"))
+    dialog.path_field.setText(str(tmp_path / "train.py"))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000) as done:
+        dialog.export_button.click()
+    assert done.args[0] is not None, dialog.report.text()
+    script = (tmp_path / "train.py").read_text()
+    assert "load_digits" in script and "TODO" not in script
+    dialog.format_field.setCurrentIndex(dialog.format_field.findData("tflite"))
+    dialog.quantize_field.setCurrentText("int8")
+    dialog.path_field.setText(str(tmp_path / "m.tflite"))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000) as done:
+        dialog.export_button.click()
+    assert done.args[0] is not None, dialog.report.text()
+    assert "random" not in dialog.report.text()
+    dialog.reject()
+    close_without_prompt(window)

@@ -45,9 +45,10 @@ class ExportSource:
 
     @classmethod
     def from_model(cls, model, experiment: Experiment | None = None, trained: bool = True,
-                   ) -> ExportSource:
-        """Wrap a model in memory (``trained=False`` adds the untrained-weights warning)."""
-        source = cls(model=model, experiment=experiment, trained=trained)
+                   dataset=None) -> ExportSource:
+        """Wrap a model in memory (``trained=False`` adds the untrained-weights warning);
+        ``dataset``: the experiment's data when they are loaded already."""
+        source = cls(model=model, experiment=experiment, trained=trained, _dataset=dataset)
         if not trained:
             source.warnings.append(_untrained_warning(experiment.name if experiment else model.name))
         return source
