@@ -125,9 +125,12 @@ class InspectPanel(ModelTaskPanel):
 
     def explain(self) -> bool:
         """Run the checked methods on the sample (Explain)."""
-        methods = [name for name, box in self.method_boxes.items() if box.isChecked()]
+        methods = [name for name, box in self.method_boxes.items()
+                   if box.isChecked() and box.isEnabled()]
         if not methods:
-            self._show_status("Check at least one method", error=True)
+            self._show_status("Check at least one method" + (
+                "" if self.method_boxes["grad_cam"].isEnabled() else
+                " (the CAM methods need a convolution layer: this model has none)"), error=True)
             return False
         model, image = self.model, self.image
         class_index, layer = self.class_field.currentData(), self.layer_field.currentData()
@@ -398,6 +401,7 @@ class InspectPanel(ModelTaskPanel):
 
     # ------------------------------------------------------------- choices
     def _fill_model_choices(self) -> None:
+        from workbench.inspect.explain import CAM_METHODS
         from workbench.inspect.layers import conv_layers, layer_names
 
         self.class_field.clear()
@@ -412,6 +416,11 @@ class InspectPanel(ModelTaskPanel):
             name = names[index] if index < len(names) else str(index)
             self.class_field.addItem(f"{index}: {name}", index)
         convs = conv_layers(self.model)
+        # CAM methods weigh a convolution's feature maps: without one they cannot run.
+        for name in CAM_METHODS:
+            self.method_boxes[name].setEnabled(bool(convs))
+            self.method_boxes[name].setToolTip("" if convs else
+                                               "Needs a convolution layer: this model has none")
         self.layer_field.addItem("last convolution" if convs else "(no convolution)", None)
         for name in convs:
             self.layer_field.addItem(name, name)

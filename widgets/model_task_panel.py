@@ -47,6 +47,8 @@ class ModelTaskPanel(QWidget):
         self.status = QLabel()
         self.status.setObjectName(name)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long error wraps: on one line it would widen the whole page past the window.
+        self.status.setWordWrap(True)
         return self.status
 
     def _show_status(self, text: str, error: bool = False) -> None:

@@ -114,3 +114,19 @@ def test_an_opened_image_is_prepared_like_the_training_data(panel, trained, tmp_
     panel.set_model(panel.model, None, "model file")
     assert panel.open_image(tmp_path / "d.png")
     assert float(panel.image.max()) <= 1.0 and "divided by 255" in panel.sample_caption.text()
+
+
+def test_a_model_without_convolutions_explains_with_saliency_alone(qtbot, panel, trained, keras):
+    _, dataset = trained
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    panel.set_model(keras.Model(inputs, outputs), dataset, "an MLP")
+    assert not panel.method_boxes["grad_cam"].isEnabled()
+    assert "convolution" in panel.method_boxes["grad_cam"].toolTip()
+    assert panel.method_boxes["grad_cam"].isChecked()  # the choice is kept for the next model
+    assert run(qtbot, panel, panel.explain) == "explain"  # gradient and SmoothGrad, no CAM
+    assert [e.method for e in panel._explanations] == ["gradient", "smoothgrad"]
+    for name, box in panel.method_boxes.items():
+        box.setChecked(name == "grad_cam")
+    assert not panel.explain()
+    assert "need a convolution layer" in panel.status.text()
