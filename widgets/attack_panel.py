@@ -264,9 +264,10 @@ class AttackPanel(ModelTaskPanel):
             self._picture("adversarial", result.adversarial[0],
                           f"adversarial<br><small>{self._top(result.probabilities_after[0])}</small>")
             worked = bool(result.success[0])
+            notes = "".join(f"; {note}" for note in result.notes)
             self._show_status(f"{'Fooled' if worked else 'Not fooled'}: predicted {int(result.before[0])} "
                        f"({result.confidence_before[0]:.2f}) before, {int(result.after[0])} "
-                       f"({result.confidence_after[0]:.2f}) after", error=not worked)
+                       f"({result.confidence_after[0]:.2f}) after{notes}", error=not worked)
         elif task == "sweep":
             self.sweep = result
             item = self.sweep_plot.getPlotItem()

@@ -138,6 +138,17 @@ def test_a_targeted_attack_reaches_its_target(digits):
     assert result.confidence_after[result.success].mean() > 0.5
 
 
+def test_inputs_already_of_the_target_class_are_not_counted_as_fooled(digits):
+    model, dataset, _ = digits
+    x, y = dataset.x_val[:60], dataset.y_val[:60]
+    result = attack(model, x, y, AttackSettings(method="fgsm", epsilon=0.05, target=3))
+    already = y == 3
+    assert already.any() and not result.success[already].any()
+    assert f"{already.sum()} of 60 inputs are already of class 3" in " ".join(result.notes)
+    single = attack(model, x[already][:1], y[already][:1], AttackSettings(target=3))
+    assert not single.success[0] and "the input is already of class 3" in single.notes[0]
+
+
 def test_results_report_predictions_and_the_amplified_change(digits):
     model, dataset, _ = digits
     x, y = dataset.x_val[:8], dataset.y_val[:8]

@@ -132,9 +132,10 @@ class AttackResult:
 
     @property
     def success(self) -> np.ndarray:
-        """(N,) whether each attack worked: the target reached, or the label left."""
+        """(N,) whether each attack worked: the target reached from another class, or the
+        label left. An input already of the target class was not attacked: not a success."""
         if self.settings.target is not None:
-            return self.after == self.settings.target
+            return (self.after == self.settings.target) & (self.labels != self.settings.target)
         return self.after != self.labels
 
     def norms(self) -> dict[str, np.ndarray]:
@@ -314,6 +315,11 @@ def attack(model, x: np.ndarray, labels=None, settings: AttackSettings | None = 
         if settings.target is None:
             notes.append("no true labels: each input is pushed away from its predicted class")
     labels = _class_labels(labels, len(x))
+    if settings.target is not None and (labels == settings.target).any():
+        count = int((labels == settings.target).sum())
+        notes.append(("the input is" if len(x) == 1 else f"{count} of {len(x)} inputs are")
+                     + f" already of class {settings.target}, the target: nothing to reach, "
+                     "so not counted as fooled (pick another target)")
     function = _compiled_attack(model, head, settings.norm)
     adversarial, stopped = _run(function, x, labels, settings, progress, batch_size)
     done = len(adversarial)
