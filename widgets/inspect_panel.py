@@ -541,7 +541,8 @@ class InspectPanel(ModelTaskPanel):
             gain = result.history[-1] - result.history[0]
             self._show_status(f"Maximized {len(result.units)} targets"
                               + (" (stopped)" if result.stopped else "")
-                              + f": activation up by {float(np.mean(gain)):.3g} on average")
+                              + f": activation up by {float(np.mean(gain)):.3g} on average"
+                              + "".join(f"; {note}" for note in result.notes))
         self._refresh()
         self.task_finished.emit(task)
 

@@ -413,6 +413,20 @@ def test_activation_maximization_can_be_cancelled_and_checks_its_settings(traine
     assert maximize.MaximizeSettings.from_config(json.loads(json.dumps(config))).tv == 0.1
 
 
+def test_a_filter_that_never_fires_is_named_in_a_note(keras):
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(conv(inputs)))
+    kernel, bias = conv.get_weights()
+    kernel[..., 1], bias[1] = 0.0, -1.0  # filter 1: below zero on any input, silent after ReLU
+    conv.set_weights([kernel, bias])
+    result = maximize.maximize(model, [0, 1], "conv", maximize.MaximizeSettings(steps=5))
+    assert (result.history[:, 1] == 0).all()
+    assert result.notes and result.notes[0].startswith("filter 1 never fired")
+    scores = maximize.maximize(model, [1], None, maximize.MaximizeSettings(steps=2))
+    assert scores.notes == []  # class scores below zero are no silent filter
+
+
 # ------------------------------------------------------------------ model sources
 def test_open_model_source_reads_files_and_runs(trained, tmp_path):
     model, _, run = trained

@@ -134,3 +134,15 @@ def test_filters_draws_kernels_and_maximized_inputs(run, tmp_path, capsys):
     assert "has no 2-D kernel to draw" in capsys.readouterr().err
     assert run_cli(["filters", str(run.path), "--maximize", "--filters", "9", "-o", str(out)]) == 1
     assert "filter 9 does not exist: the layer has 6" in capsys.readouterr().err
+
+
+def test_filters_maximize_on_a_model_without_convolutions_shows_its_classes(keras, tmp_path, capsys):
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "mlp.keras")
+    out = tmp_path / "classes.npy"
+    assert run_cli(["filters", str(tmp_path / "mlp.keras"), "--maximize", "--steps", "5",
+                    "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "inputs maximizing 3 class scores" in text and "has no convolution" in text
+    assert np.load(out).shape == (3, 8, 8, 1)

@@ -197,7 +197,8 @@ def _calibration(source: ExportSource, given: list[np.ndarray] | None, progress:
                "the experiment's data do not fit the model's inputs")
         raise WorkbenchError(
             f"int8 quantization needs sample inputs to measure value ranges, and {why}: export a "
-            "run or an experiment, or give inputs with --calibration FILE.npy")
+            "run or an experiment (its data are used), or give sample inputs from the command line: "
+            "workbench export ... --calibration FILE.npy")
     order = np.random.default_rng(0).permutation(len(x))
     return [x[order]]
 

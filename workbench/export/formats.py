@@ -186,7 +186,8 @@ def tflite_options(quantize: str, calibration: list[np.ndarray] | None) -> dict:
     if not calibration or any(len(x) == 0 for x in calibration):
         raise WorkbenchError(
             "int8 quantization needs sample inputs to measure value ranges: export a run or an "
-            "experiment (its data are used), or give inputs with --calibration FILE.npy")
+            "experiment (its data are used), or give sample inputs from the command line: "
+            "workbench export ... --calibration FILE.npy")
     count = min(len(calibration[0]), CALIBRATION_SAMPLES)
     arrays = [np.asarray(x[:count], dtype=np.float32) for x in calibration]
 

@@ -58,7 +58,7 @@ def add_commands(add) -> None:
               "what a layer learnt: its kernels (or dense templates), or inputs maximizing its filters")
     _source_arguments(sub)
     sub.add_argument("--layer", help="the layer (default: the first convolution; with --maximize, "
-                                     "the last)")
+                                     "the last, or the class scores of a model without one)")
     sub.add_argument("--maximize", action="store_true",
                      help="activation maximization: an input per filter, from noise")
     sub.add_argument("--count", type=int, default=16, help="how many filters (default 16)")
@@ -185,7 +185,14 @@ def cmd_filters(args: argparse.Namespace) -> int:
     model = source.model
     notes: list[str] = []
     if args.maximize:
-        layer = layer_path(model, args.layer) if args.layer else last_conv_layer(model)
+        if args.layer:
+            layer = layer_path(model, args.layer)
+        elif conv_layers(model):
+            layer = last_conv_layer(model)
+        else:  # as the Inspect tab does: what each class looks like to the model
+            layer = None
+            notes.append("the model has no convolution: its class scores are maximized "
+                         "(name a layer with --layer)")
         tiles, extra = _maximized(args, source, layer, notes)
     else:
         from workbench.inspect.features import dense_templates, kernel_tiles
@@ -207,7 +214,10 @@ def cmd_filters(args: argparse.Namespace) -> int:
     data = {"layer": layer, "maximize": args.maximize, "tiles": len(tiles),
             "tile_shape": list(tiles.shape[1:]), **extra, "notes": notes, "file": str(out)}
     what = "inputs maximizing" if args.maximize else "weights of"
-    text = [f"{what} {len(tiles)} filters of {layer or 'the first dense layer'}"]
+    if args.maximize and layer is None:
+        text = [f"inputs maximizing {len(tiles)} class scores"]
+    else:
+        text = [f"{what} {len(tiles)} filters of {layer or 'the first dense layer'}"]
     text += [f"note: {note}" for note in notes]
     text.append(f"wrote {out}")
     _emit(args, data, "\n".join(text))
@@ -218,7 +228,7 @@ def _maximized(args, source, layer, notes):
     from workbench.inspect.layers import find_layer, output_shape
     from workbench.inspect.maximize import MaximizeSettings, maximize
 
-    shape = output_shape(find_layer(source.model, layer))
+    shape = output_shape(find_layer(source.model, layer)) if layer else source.model.outputs[0].shape
     available = int(shape[-1]) if shape else 0
     chosen = _chosen_filters(args, available)
     if args.range:
@@ -238,6 +248,7 @@ def _maximized(args, source, layer, notes):
     result = maximize(source.model, chosen, layer, settings, progress)
     if hasattr(progress, "close"):
         progress.close()
+    notes += result.notes
     gain = result.history[-1] - result.history[0]
     return result.images, {"filters": [int(i) for i in chosen],
                            "activation_start": [float(v) for v in result.history[0]],

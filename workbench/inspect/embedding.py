@@ -395,7 +395,7 @@ def _check_perplexity(perplexity, n: int) -> float:
     perplexity = float(perplexity)
     if not 0 < perplexity < n:
         raise WorkbenchError(f"the perplexity must be above 0 and below the number of points ({n}); "
-                             f"got {perplexity:g}: lower --perplexity or use more --samples")
+                             f"got {perplexity:g}: lower the perplexity or use more samples")
     return perplexity
 
 
@@ -481,14 +481,14 @@ def require_umap():
         import umap as umap_learn
     except ImportError:
         raise WorkbenchError(f"UMAP needs the optional package umap-learn: {UMAP_INSTALL} "
-                             "(or use --method tsne or pca)") from None
+                             "(or use t-SNE or PCA)") from None
     return umap_learn
 
 
 def _check_points(values: np.ndarray, least: int, method: str) -> None:
     if values.ndim != 2 or len(values) < least:
         raise WorkbenchError(f"{method} needs at least {least} samples (got {len(values)}): "
-                             "use more --samples")
+                             "use more samples")
 
 
 def method_params(method: str, params: dict) -> dict:

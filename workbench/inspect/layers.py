@@ -147,9 +147,9 @@ def last_conv_layer(model) -> str:
     if not found:
         raise WorkbenchError(
             f"model {model.name!r} has no 2-D convolutional layer, so CAM methods have no "
-            "feature maps (height x width x channels) to weigh; use a saliency method "
-            "(gradient, smoothgrad, integrated_gradients) or name a layer with a spatial "
-            f"output (--layer); layers: {', '.join(layer_names(model)[:30])}")
+            "feature maps (height x width x channels) to weigh: use a saliency method "
+            "(gradient, smoothgrad, integrated_gradients), or choose a layer with a spatial "
+            f"output; layers: {', '.join(layer_names(model)[:30])}")
     return found[-1]
 
 

@@ -144,8 +144,21 @@ def maximize(model, units, layer: str | None = None, settings: MaximizeSettings 
             progress.partial({"kind": "preview", "step": step + 1, "images": (x - low) / span,
                               "activations": acts})
     history.append(gradients.to_numpy(objective(x, units))[1])
+    history = np.stack(history)
     return MaximizeResult(images=((x - low) / span).astype(np.float32), inputs=x, units=units,
-                          layer=path, history=np.stack(history), stopped=stopped)
+                          layer=path, history=history, stopped=stopped,
+                          notes=_silent_units_note(units, history) if path is not None else [])
+
+
+def _silent_units_note(units: np.ndarray, history: np.ndarray) -> list[str]:
+    """A note naming the filters that never fired: after a ReLU, a filter silent on the
+    starting noise has no gradient to climb, and its picture stays flat noise."""
+    silent = [int(unit) for unit, column in zip(units, history.T) if (column <= 0).all()]
+    if not silent:
+        return []
+    which = f"filter {silent[0]}" if len(silent) == 1 else "filters " + ", ".join(map(str, silent))
+    return [f"{which} never fired: silent on the starting noise, so no gradient to climb (the "
+            "picture stays flat); another seed may start them"]
 
 
 def maximize_filters(model, layer: str, filters=None, count: int = 16,
