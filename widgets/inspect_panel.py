@@ -552,7 +552,7 @@ class InspectPanel(ModelTaskPanel):
         view.setPixmap(to_pixmap(np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8), least=360))
 
     def _redraw_explanations(self) -> None:
-        from workbench.inspect.images import grid, overlay
+        from workbench.inspect.images import captioned_grid, overlay
 
         while self.explain_grid.count():
             item = self.explain_grid.takeAt(0)
@@ -560,7 +560,7 @@ class InspectPanel(ModelTaskPanel):
                 item.widget().deleteLater()
         if not self._explanations or self.image is None:
             return
-        pictures = []
+        pictures, captions = [], []
         columns = 4
         for index, explanation in enumerate(self._explanations):
             heat = explanation.maps[0]
@@ -576,8 +576,9 @@ class InspectPanel(ModelTaskPanel):
             view.setObjectName(f"explanation_{explanation.method}")
             title = METHOD_LABELS.get(explanation.method, explanation.method)
             where = f" · {explanation.layer}" if explanation.layer else ""
-            caption = QLabel(f"{title}{where}<br><small>class {int(explanation.classes[0])}, score "
-                             f"{float(explanation.scores[0]):.3g}</small>")
+            scored = f"class {int(explanation.classes[0])}, score {float(explanation.scores[0]):.3g}"
+            captions.append(f"{title}{where} · {scored}")
+            caption = QLabel(f"{title}{where}<br><small>{scored}</small>")
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
             stack.addWidget(view, 0, Qt.AlignmentFlag.AlignCenter)
             stack.addWidget(caption)
@@ -585,7 +586,7 @@ class InspectPanel(ModelTaskPanel):
                                         Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.explain_grid.setRowStretch(len(self._explanations) // columns + 1, 1)
         self.explain_grid.setColumnStretch(columns, 1)
-        self.pictures["explain"] = grid(np.stack(pictures), columns=len(pictures), gap=2)
+        self.pictures["explain"] = captioned_grid(pictures, captions, columns)
 
     def _refresh(self) -> None:
         has_model = self.model is not None

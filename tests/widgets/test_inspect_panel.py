@@ -62,6 +62,8 @@ def test_explain_shows_every_checked_method_and_the_picture_saves(qtbot, panel, 
     assert shown == {"explanation_gradient", "explanation_guided_backprop", "explanation_grad_cam"}
     picture = panel.pictures["explain"]
     assert picture.ndim == 3 and 0 <= picture.min() and picture.max() <= 1
+    # Each 8x8 map scaled up to be seen, side by side, with room for its caption under it.
+    assert picture.shape[0] > 192 and picture.shape[1] >= 3 * 192
     panel.tabs.setCurrentIndex(0)
     saved = panel.save_picture(tmp_path / "explain.png")
     assert saved is not None and saved.read_bytes()[:4] == b"\x89PNG"

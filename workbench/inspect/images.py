@@ -236,6 +236,43 @@ def grid(tiles: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndar
     return canvas
 
 
+def captioned_grid(tiles: list[np.ndarray], captions: list[str], columns: int = 4,
+                   least: int = 192) -> np.ndarray:
+    """Pictures with a caption under each, in rows, as one (H, W, 3) picture in [0, 1] to save.
+
+    Args:
+        tiles: (h, w, 3) pictures in [0, 1], all of one size (a model's input: maybe 8x8).
+        captions: a line of text for each (what it shows).
+        columns: pictures per row.
+        least: each picture is scaled up by whole pixels until its longer side is this or more.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not tiles or len(tiles) != len(captions):
+        raise WorkbenchError("captioned_grid needs one caption per picture, and a picture")
+    big = [enlarge(np.asarray(tile, np.float32), least) for tile in tiles]
+    font = ImageFont.load_default()
+    line = 18  # room for one line of the default font
+    cells = []
+    for picture, caption in zip(big, captions):
+        height, width = picture.shape[:2]
+        cell = Image.new("RGB", (width, height + line), "white")
+        cell.paste(Image.fromarray(np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)), (0, 0))
+        ImageDraw.Draw(cell).text((2, height + 3), _fitted(caption, font, width), fill="black",
+                                  font=font)
+        cells.append(np.asarray(cell, np.float32) / 255)
+    return grid(np.stack(cells), columns=min(columns, len(cells)), gap=6)
+
+
+def _fitted(text: str, font, width: int) -> str:
+    """``text`` cut (with an ellipsis) to fit ``width`` pixels in ``font``."""
+    if font.getlength(text) <= width - 4:
+        return text
+    while text and font.getlength(text + "…") > width - 4:
+        text = text[:-1]
+    return text + "…"
+
+
 def enlarge(picture: np.ndarray, least: int = 256) -> np.ndarray:
     """A small picture scaled up by whole pixels (nearest) until its longer side is ``least``
     or more, so tiny maps are visible when saved."""
