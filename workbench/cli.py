@@ -189,12 +189,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (else a usage error, exit 2)."""
+    return _whole_number(text, 1)
+
+
+def index_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0, an index (else a usage error, exit 2)."""
+    return _whole_number(text, 0)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least} (got {value})")
     return value
 
 

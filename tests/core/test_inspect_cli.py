@@ -116,6 +116,18 @@ def test_explain_needs_an_input_or_a_sample(run, tmp_path):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["explain", "RUN", "--sample", "0", "--class", "-1"], "--class: must be at least 0 (got -1)"),
+    (["explain", "RUN", "--sample", "0", "--steps", "0"], "--steps: must be at least 1 (got 0)"),
+    (["filters", "RUN", "--maximize", "--steps", "0"], "--steps: must be at least 1 (got 0)"),
+])
+def test_negative_classes_and_no_steps_are_usage_errors(run, tmp_path, capsys, argv, message):
+    argv = [str(run.path) if a == "RUN" else a for a in argv] + ["-o", str(tmp_path / "x.png")]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_filters_draws_kernels_and_maximized_inputs(run, tmp_path, capsys):
     kernels = tmp_path / "kernels.npy"
     assert run_cli(["filters", str(run.path), "-o", str(kernels)]) == 0

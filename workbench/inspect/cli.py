@@ -22,6 +22,7 @@ UNSAFE_HELP = "allow Lambda layers (runs Python code stored in the file)"
 
 def add_commands(add) -> None:
     """Register ``explain`` and ``filters``."""
+    from workbench.cli import index_int, positive_int  # the main CLI imports this module
     from workbench.inspect.explain import METHODS
 
     sub = add("explain", cmd_explain,
@@ -33,7 +34,7 @@ def add_commands(add) -> None:
     given.add_argument("--input", help="an image file to explain (resized to the model's input)")
     given.add_argument("--sample", type=int,
                        help="explain sample I of the run's validation data (run folders only)")
-    sub.add_argument("--class", dest="class_index", type=int,
+    sub.add_argument("--class", dest="class_index", type=index_int,
                      help="the class to explain (default: the predicted one)")
     sub.add_argument("--layer", help="the layer CAM methods weigh (default: the last convolution; "
                                      "nested layers as backbone/conv2d)")
@@ -42,7 +43,8 @@ def add_commands(add) -> None:
     sub.add_argument("--samples", type=int, help="smoothgrad: noisy copies (default 25)")
     sub.add_argument("--noise", type=float,
                      help="smoothgrad: noise as a share of the input range (default 0.15)")
-    sub.add_argument("--steps", type=int, help="integrated_gradients: path steps (default 32)")
+    sub.add_argument("--steps", type=positive_int,
+                     help="integrated_gradients: path steps (default 32)")
     sub.add_argument("--baseline", type=float,
                      help="integrated_gradients: the baseline value (default 0)")
     sub.add_argument("--colormap", default="jet", help="matplotlib colormap (default jet)")
@@ -63,7 +65,8 @@ def add_commands(add) -> None:
                      help="activation maximization: an input per filter, from noise")
     sub.add_argument("--count", type=int, default=16, help="how many filters (default 16)")
     sub.add_argument("--filters", help="which filters, e.g. 0,3,7 (default: the first --count)")
-    sub.add_argument("--steps", type=int, default=100, help="--maximize: ascent steps (default 100)")
+    sub.add_argument("--steps", type=positive_int, default=100,
+                     help="--maximize: ascent steps (default 100)")
     sub.add_argument("--seed", type=int, default=0, help="--maximize: noise seed (default 0)")
     sub.add_argument("--range", nargs=2, type=float, metavar=("LOW", "HIGH"),
                      help="--maximize: the input values the model expects (default: the run's "
