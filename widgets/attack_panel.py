@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.model_task_panel import ModelTaskPanel
+from widgets.model_task_panel import ModelTaskPanel, model_choice
 from widgets.pictures import to_pixmap
 
 _TILE = 160
@@ -137,8 +137,7 @@ class AttackPanel(ModelTaskPanel):
         self.steps_field = QSpinBox()
         self.steps_field.setRange(1, 1000)
         self.steps_field.setValue(10)
-        self.target_field = QComboBox()
-        self.target_field.setObjectName("attackTarget")
+        self.target_field = model_choice("attackTarget")
         for label, field in (("validation #", self.sample_field), ("method", self.method_field),
                              ("norm", self.norm_field), ("epsilon", self.eps_field),
                              ("steps", self.steps_field), ("target", self.target_field)):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.model_task_panel import ModelTaskPanel
+from widgets.model_task_panel import ModelTaskPanel, model_choice
 from widgets.pictures import to_pixmap
 
 # matplotlib's tab10, then tab20's lighter halves: distinct class colours
@@ -113,8 +113,7 @@ class EmbedPanel(ModelTaskPanel):
         self.model_label = QLabel("<b>Model:</b> none yet: train one, or open a run in the Inspect tab")
         layout.addWidget(self.model_label)
         row = QHBoxLayout()
-        self.layer_field = QComboBox()
-        self.layer_field.setObjectName("embedLayer")
+        self.layer_field = model_choice("embedLayer")
         self.layer_field.setMinimumContentsLength(14)
         self.method_field = QComboBox()
         self.method_field.setObjectName("embedMethod")

@@ -22,7 +22,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.model_task_panel import ModelTaskPanel
+from widgets.model_task_panel import ModelTaskPanel, model_choice
 from widgets.pictures import to_pixmap
 from workbench.errors import WorkbenchError
 
@@ -302,10 +301,8 @@ class InspectPanel(ModelTaskPanel):
             methods.addWidget(box, i // 5, i % 5)
         column.addLayout(methods)
         row = QHBoxLayout()
-        self.class_field = QComboBox()
-        self.class_field.setObjectName("explainClass")
-        self.layer_field = QComboBox()
-        self.layer_field.setObjectName("camLayer")
+        self.class_field = model_choice("explainClass")
+        self.layer_field = model_choice("camLayer")
         self.samples_field = self._spin(1, 200, 25, "SmoothGrad: noisy copies averaged")
         self.noise_field = QDoubleSpinBox()
         self.noise_field.setRange(0.0, 1.0)
@@ -358,8 +355,7 @@ class InspectPanel(ModelTaskPanel):
         return page, picture
 
     def _build_activations_tab(self) -> QWidget:
-        self.activation_layer_field = QComboBox()
-        self.activation_layer_field.setObjectName("activationLayer")
+        self.activation_layer_field = model_choice("activationLayer")
         self.channels_field = self._spin(1, 1024, 64, "Channels shown")
         button = QPushButton("Show activations")
         button.setObjectName("activationsButton")
@@ -378,8 +374,7 @@ class InspectPanel(ModelTaskPanel):
         return page
 
     def _build_maximize_tab(self) -> QWidget:
-        self.max_layer_field = QComboBox()
-        self.max_layer_field.setObjectName("maximizeLayer")
+        self.max_layer_field = model_choice("maximizeLayer")
         self.max_count_field = self._spin(1, 256, 16, "Filters (or classes) to grow an input for")
         self.max_steps_field = self._spin(1, 5000, 100, "Gradient-ascent steps")
         button = QPushButton("Maximize")

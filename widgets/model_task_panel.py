@@ -11,11 +11,23 @@ its reports say more than a line of text.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from widgets.tasks import TaskRunner
 
 STATUS_ERROR_COLOR = "#c0392b"
+_CHOICE_MAX_WIDTH = 260  # a long layer name is cut, not the row it sits in widened
+
+
+def model_choice(name: str) -> QComboBox:
+    """A drop-down filled from the model (its classes, its layers): as wide as its longest
+    entry, up to a limit. Made empty before any model, it would otherwise stay as narrow as
+    it was then and cut its entries ("predictec")."""
+    field = QComboBox()
+    field.setObjectName(name)
+    field.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    field.setMaximumWidth(_CHOICE_MAX_WIDTH)
+    return field
 
 
 class ModelTaskPanel(QWidget):
