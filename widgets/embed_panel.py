@@ -11,6 +11,8 @@ box selects a group of points whose samples appear in the gallery.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -119,6 +121,14 @@ class EmbedPanel(ModelTaskPanel):
         self.method_field.setObjectName("embedMethod")
         for name, label in (("pca", "PCA"), ("tsne", "t-SNE"), ("umap", "UMAP")):
             self.method_field.addItem(label, name)
+        if importlib.util.find_spec("umap") is None:  # optional: offered, with how to get it
+            from workbench.inspect.embedding import UMAP_INSTALL
+
+            index = self.method_field.findData("umap")
+            self.method_field.setItemText(index, "UMAP (not installed)")
+            self.method_field.model().item(index).setEnabled(False)
+            self.method_field.setItemData(index, f"UMAP needs the optional package umap-learn: "
+                                                 f"{UMAP_INSTALL}", Qt.ItemDataRole.ToolTipRole)
         self.method_field.setCurrentIndex(1)
         self.method_field.currentIndexChanged.connect(self._refresh)
         self.perplexity_field = QDoubleSpinBox()
@@ -236,6 +246,10 @@ class EmbedPanel(ModelTaskPanel):
             self.task_finished.emit("failed")
             return
         self.embedding = embedding
+        # Named on the plot: after a failed Compute the last good one stays, and must not
+        # pass for what was asked.
+        label = self.method_field.itemText(self.method_field.findData(embedding.method))
+        self.plot.setTitle(f"{label} of {embedding.layer}", size="9pt")
         self._draw(embedding.coords, embedding.labels, embedding.predictions)
         wrong = self._wrong(embedding.labels, embedding.predictions)
         errors = f" · {int(wrong.sum())} misclassified (crosses)" if wrong is not None else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from widgets.embed_panel import EmbedPanel
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
@@ -47,6 +48,7 @@ def test_pca_then_tsne_reuse_the_activations_and_mark_errors(qtbot, panel, train
     assert compute(qtbot, panel) == "embed"
     assert len(panel.scatter.points()) == len(dataset.x_val)
     assert panel.embedder.passes == 1
+    assert panel.plot.getPlotItem().titleLabel.text.startswith("PCA of ")
     panel.method_field.setCurrentIndex(panel.method_field.findData("tsne"))
     panel.iterations_field.setValue(250)
     assert compute(qtbot, panel) == "embed"
@@ -81,3 +83,14 @@ def test_without_data_the_panel_says_what_it_needs(qtbot, panel, trained):
     panel.set_model(trained[0], None)
     assert not panel.compute()
     assert "data" in panel.status.text()
+
+
+def test_umap_is_offered_only_when_installed(panel):
+    import importlib.util
+
+    index = panel.method_field.findData("umap")
+    installed = importlib.util.find_spec("umap") is not None
+    assert panel.method_field.model().item(index).isEnabled() == installed
+    if not installed:
+        assert panel.method_field.itemText(index) == "UMAP (not installed)"
+        assert "pip install umap-learn" in panel.method_field.itemData(index, Qt.ItemDataRole.ToolTipRole)
