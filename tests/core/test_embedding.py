@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -202,6 +203,8 @@ def test_embed_command_refuses_bad_input_by_name(trained, tmp_path):
         run_command(base + ["--method", "pca", "--perplexity", "5", "-o", str(tmp_path / "o.npy")])
     with pytest.raises(WorkbenchError, match="does not exist"):
         run_command(base + ["--method", "pca", "-o", str(tmp_path / "missing" / "o.npy")])
+    bare = tmp_path / "model.keras"  # a model file on its own: no run beside it
+    shutil.copy(run / "best.keras", bare)
     with pytest.raises(WorkbenchError, match="bare model file"):
-        run_command(["embed", str(run / "best.keras"), "--layer", "dropout", "--method", "pca",
+        run_command(["embed", str(bare), "--layer", "dropout", "--method", "pca",
                      "-o", str(tmp_path / "o.npy")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -178,8 +179,10 @@ def test_evaluate_command_refuses_what_it_cannot_score(trained, tmp_path):
     _, _, run = trained
     with pytest.raises(WorkbenchError, match="no test samples"):
         run_command(["evaluate", str(run), "-o", str(tmp_path / "e"), "--split", "test"])
+    bare = tmp_path / "model.keras"  # a model file on its own: no run beside it
+    shutil.copy(run / "best.keras", bare)
     with pytest.raises(WorkbenchError, match="bare model file"):
-        run_command(["evaluate", str(run / "best.keras"), "-o", str(tmp_path / "e")])
+        run_command(["evaluate", str(bare), "-o", str(tmp_path / "e")])
     (tmp_path / "file").write_text("x")
     with pytest.raises(WorkbenchError, match="is a file"):
         run_command(["evaluate", str(run), "-o", str(tmp_path / "file")])

@@ -435,6 +435,9 @@ def test_open_model_source_reads_files_and_runs(trained, tmp_path):
     assert source.dataset().x_val.shape[1:] == (SIZE, SIZE, 3)
     assert open_model_source(run.path, checkpoint="final").checkpoint == "final"
     assert source.label == f"{run.path.name} (best model)"
+    # A run's checkpoint file given directly is that run, with its experiment and data.
+    final = open_model_source(run.checkpoint_path("final"))
+    assert final.checkpoint == "final" and final.experiment.name == "shapes-cnn"
     from workbench.runs import RunStore
 
     stopped = RunStore(tmp_path / "runs").create(source.experiment)

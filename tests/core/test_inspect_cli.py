@@ -7,6 +7,7 @@ The commands are registered on a parser built here the way ``workbench/cli.py`` 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -105,7 +106,9 @@ def test_explain_bad_input_is_one_readable_line(run, picture, tmp_path, capsys, 
     argv = [a.replace("PICTURE", str(picture)).replace("OUT", str(tmp_path / "x")) for a in argv]
     if "-o" not in argv:
         argv += ["-o", str(tmp_path / "x.png")]
-    assert run_cli(["explain", str(run.checkpoint_path("final"))] + argv) == 1
+    bare = tmp_path / "model.keras"  # a model file on its own: no run beside it
+    shutil.copy(run.checkpoint_path("final"), bare)
+    assert run_cli(["explain", str(bare)] + argv) == 1
     error = capsys.readouterr().err
     assert error.startswith("workbench: error: ") and message in error and error.count("\n") == 1
 

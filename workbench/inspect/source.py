@@ -14,6 +14,7 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.experiment import Experiment
 from workbench.runs import Run
+from workbench.runs.run import CHECKPOINTS
 from workbench.runs.runfile import RUN_FILE
 
 
@@ -111,6 +112,13 @@ def open_model_source(path: str | Path, allow_unsafe: bool = False,
             raise WorkbenchError(f"{path}: is a folder without {RUN_FILE}: give a run folder "
                                  "(made by `workbench train`) or a .keras/.h5 model file")
         return _open_run(Run(path), allow_unsafe, checkpoint)
+    if is_run_folder(path.parent):
+        # A run's own checkpoint (RUN/best.keras): opened as that run, with its experiment
+        # and data, as the run folder would be.
+        run = Run(path.parent)
+        which = next((w for w in CHECKPOINTS if run.checkpoint_path(w).name == path.name), None)
+        if which is not None:
+            return _open_run(run, allow_unsafe, which)
     from workbench.modelio import load_model_file
 
     return ModelSource(model=load_model_file(path, allow_unsafe), experiment=None, run=None,
