@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.model_task_panel import ModelTaskPanel, model_choice
+from widgets.model_task_panel import ModelTaskPanel, model_choice, open_model_button
 from widgets.pictures import to_pixmap
 from workbench.errors import WorkbenchError
 
@@ -231,9 +231,9 @@ class InspectPanel(ModelTaskPanel):
         top = QHBoxLayout()
         self.model_label = QLabel()
         self.model_label.setObjectName("inspectModel")
-        open_button = QPushButton("Open run or model…")
-        open_button.setToolTip("A run folder (its best model and its data) or a .keras/.h5 file")
-        open_button.clicked.connect(self._on_open_button_clicked)
+        open_button = open_model_button(
+            "Open run or model", "A run folder (its best model and its data) or a .keras/.h5 file",
+            self.open_path)
         top.addWidget(self.model_label, 1)
         top.addWidget(open_button)
         layout.addLayout(top)
@@ -593,13 +593,6 @@ class InspectPanel(ModelTaskPanel):
         self.explain_button.setEnabled(has_model and not self.running)
 
     # ------------------------------------------------------------ user input
-    def _on_open_button_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a run folder (Cancel: pick a model file)")
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a model", "", "Keras models (*.keras *.h5)")
-        if path:
-            self.open_path(path)
-
     def _on_image_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", _IMAGE_FILTER)
         if path:

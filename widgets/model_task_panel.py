@@ -11,12 +11,34 @@ its reports say more than a line of text.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMenu, QPushButton, QWidget
 
 from widgets.tasks import TaskRunner
 
 STATUS_ERROR_COLOR = "#c0392b"
 _CHOICE_MAX_WIDTH = 260  # a long layer name is cut, not the row it sits in widened
+
+
+def open_model_button(text: str, tip: str, opened) -> QPushButton:
+    """A button whose menu opens a run folder or a model file: ``opened(path)`` gets it."""
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    menu = QMenu(button)
+
+    def run_folder():
+        path = QFileDialog.getExistingDirectory(button, "Open a run folder")
+        if path:
+            opened(path)
+
+    def model_file():
+        path, _ = QFileDialog.getOpenFileName(button, "Open a model", "", "Keras models (*.keras *.h5)")
+        if path:
+            opened(path)
+
+    menu.addAction("Run folder…", run_folder)
+    menu.addAction("Model file (.keras, .h5)…", model_file)
+    button.setMenu(menu)
+    return button
 
 
 def model_choice(name: str) -> QComboBox:

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.model_task_panel import ModelTaskPanel
+from widgets.model_task_panel import ModelTaskPanel, open_model_button
 from widgets.pictures import to_pixmap
 from workbench.errors import WorkbenchError
 
@@ -128,7 +128,7 @@ class StylePanel(ModelTaskPanel):
         self._fill_layers()
         if not self._vgg19_cached():
             self._show_status("VGG19's ImageNet weights (~80 MB) download on the first Paint. Offline, "
-                       "train a model or open one of yours (Open model or run…): it is used instead")
+                       "train a model or open one of yours (Open model or run): it is used instead")
         self._refresh()
 
     # ------------------------------------------------------------------ API
@@ -299,10 +299,9 @@ class StylePanel(ModelTaskPanel):
         self.extractor_field.currentIndexChanged.connect(self._on_extractor_changed)
         form.addRow("Features from", self.extractor_field)
         open_row = QHBoxLayout()
-        open_model = QPushButton("Open model or run…")
-        open_model.setToolTip("Use one of your convolutional models as the feature extractor "
-                              "(or drop a .keras/.h5 file or a run folder on the panel)")
-        open_model.clicked.connect(self._on_open_model_clicked)
+        open_model = open_model_button(
+            "Open model or run", "Use one of your convolutional models as the feature extractor "
+            "(or drop a .keras/.h5 file or a run folder on the panel)", self.open_model)
         vgg_file = QPushButton("VGG19 weights file…")
         vgg_file.setToolTip("Use a copy of Keras' VGG19 'notop' weights file (no download)")
         vgg_file.clicked.connect(self._on_vgg_file_clicked)
@@ -459,13 +458,6 @@ class StylePanel(ModelTaskPanel):
         if path:
             self.open_picture(kind, path)
 
-    def _on_open_model_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a run folder (Cancel: pick a model file)")
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a model", "", "Keras models (*.keras *.h5)")
-        if path:
-            self.open_model(path)
-
     def _on_vgg_file_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "VGG19 weights file", "", "HDF5 weights (*.h5)")
         if path:
@@ -557,7 +549,7 @@ def _make_extractor(key: str, model, style_layers, content_layers, progress):
             cause = str(error).split(". Copy ")[0].split(": a VGG19 weights file")[0]
             raise WorkbenchError(
                 f"{cause[:1].upper()}{cause[1:]}. Use one of your own convolutional models instead "
-                "(Open model or run…, or train one: it is offered here), or point to a copy of the "
+                "(Open model or run, or train one: it is offered here), or point to a copy of the "
                 "weights file (VGG19 weights file…)") from None
     network, value_range, _ = model
     return model_extractor(network, style_layers, content_layers, value_range)

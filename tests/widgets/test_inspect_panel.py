@@ -132,3 +132,23 @@ def test_a_model_without_convolutions_explains_with_saliency_alone(qtbot, panel,
         box.setChecked(name == "grad_cam")
     assert not panel.explain()
     assert "need a convolution layer" in panel.status.text()
+
+
+def test_the_open_button_offers_a_run_folder_or_a_model_file(qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    from widgets.model_task_panel import open_model_button
+
+    opened = []
+    button = open_model_button("Open run or model", "tip", opened.append)
+    qtbot.addWidget(button)
+    folder, model_file = button.menu().actions()
+    assert folder.text() == "Run folder…" and model_file.text().startswith("Model file")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("m.keras", ""))
+    folder.trigger()
+    model_file.trigger()
+    assert opened == [str(tmp_path), "m.keras"]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
+    model_file.trigger()  # cancelled: nothing opened
+    assert len(opened) == 2
