@@ -70,6 +70,7 @@ class InspectPanel(ModelTaskPanel):
         self.setAcceptDrops(True)
         self.source_label = ""
         self.experiment = None  # what the model was trained from, when known
+        self._max_steps = 0  # of the activation maximization under way
         self.image: np.ndarray | None = None  # the sample, shaped like one model input
         self.pictures: dict[str, np.ndarray] = {}  # tab -> the picture shown, for Save
         self._build_ui()
@@ -154,6 +155,10 @@ class InspectPanel(ModelTaskPanel):
     def show_activations(self) -> bool:
         model, image, layer = self.model, self.image, self.activation_layer_field.currentData()
         limit = self.channels_field.value()
+        if layer is None:
+            self._show_status("This model has no layer with activation maps (height x width x "
+                              "channels): its layers' activations are numbers", error=True)
+            return False
 
         def work(progress):
             from workbench.inspect.features import activation_maps, channel_tiles
@@ -186,6 +191,7 @@ class InspectPanel(ModelTaskPanel):
         classes = self._class_count()
         settings = MaximizeSettings(steps=self.max_steps_field.value(), seed=0,
                                     value_range=self._value_range(), preview_every=5)
+        self._max_steps = settings.steps
 
         def work(progress):
             from workbench.inspect.maximize import maximize, maximize_filters
@@ -397,7 +403,7 @@ class InspectPanel(ModelTaskPanel):
     # ------------------------------------------------------------- choices
     def _fill_model_choices(self) -> None:
         from workbench.inspect.explain import CAM_METHODS
-        from workbench.inspect.layers import conv_layers, layer_names
+        from workbench.inspect.layers import conv_layers, spatial_layers
 
         self.class_field.clear()
         self.layer_field.clear()
@@ -419,8 +425,11 @@ class InspectPanel(ModelTaskPanel):
         self.layer_field.addItem("last convolution" if convs else "(no convolution)", None)
         for name in convs:
             self.layer_field.addItem(name, name)
-        for name in layer_names(self.model):
+        # Only layers whose activations are maps: a dense layer's are numbers, not pictures.
+        for name in spatial_layers(self.model):
             self.activation_layer_field.addItem(name, name)
+        if not self.activation_layer_field.count():
+            self.activation_layer_field.addItem("(no layer with maps)", None)
         if convs:
             self.activation_layer_field.setCurrentIndex(self.activation_layer_field.findData(convs[0]))
         self.max_layer_field.addItem("class scores", None)
@@ -506,7 +515,7 @@ class InspectPanel(ModelTaskPanel):
 
             latest = previews[-1]
             self._show_picture("maximize", self.maximize_view, grid(latest["images"]))
-            self._show_status(f"Maximizing: step {latest['step']}")
+            self._show_status(f"Maximizing: step {latest['step']} of {self._max_steps}")
 
     def _on_runner_finished(self, result) -> None:
         task, self._task = self._task, ""

@@ -418,6 +418,7 @@ def test_a_filter_that_never_fires_is_named_in_a_note(keras):
     conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(conv(inputs)))
     kernel, bias = conv.get_weights()
+    kernel[..., 0], bias[0] = 0.1, 0.1  # filter 0: fires on any input in [0, 1]
     kernel[..., 1], bias[1] = 0.0, -1.0  # filter 1: below zero on any input, silent after ReLU
     conv.set_weights([kernel, bias])
     result = maximize.maximize(model, [0, 1], "conv", maximize.MaximizeSettings(steps=5))

@@ -132,6 +132,10 @@ def test_a_model_without_convolutions_explains_with_saliency_alone(qtbot, panel,
         box.setChecked(name == "grad_cam")
     assert not panel.explain()
     assert "need a convolution layer" in panel.status.text()
+    # Its layers' activations are numbers, not maps: none is offered for the Activations tab.
+    assert panel.activation_layer_field.count() == 1
+    assert panel.activation_layer_field.currentData() is None
+    assert not panel.show_activations() and "no layer with activation maps" in panel.status.text()
 
 
 def test_the_open_button_offers_a_run_folder_or_a_model_file(qtbot, monkeypatch, tmp_path):

@@ -51,8 +51,9 @@ def channel_tiles(maps: np.ndarray, limit: int | None = 64) -> np.ndarray:
     """One input's (h, w, K) maps as K grey tiles (K, h, w), each scaled into [0, 1]."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
-        raise WorkbenchError(f"activation maps of shape {maps.shape} are not (height, width, "
-                             "channels): show them as numbers instead")
+        raise WorkbenchError(f"activations of shape {maps.shape} are not maps (height, width, "
+                             "channels): choose a layer with a spatial output (a convolution, a "
+                             "pooling); a dense layer's activations are numbers, not pictures")
     tiles = np.moveaxis(maps, -1, 0)[:limit]
     return unit_range(tiles)
 

@@ -126,6 +126,11 @@ def output_shape(layer) -> tuple | None:
         return None
 
 
+def spatial_layers(model) -> list[str]:
+    """Paths of the layers with a (N, H, W, C) output: those whose activations are maps."""
+    return [path for path, layer in walk(model) if len(output_shape(layer) or ()) == 4]
+
+
 def is_conv(layer) -> bool:
     """Whether ``layer`` is a 2-D convolution with a spatial (N, H, W, C) output."""
     shape = output_shape(layer)
