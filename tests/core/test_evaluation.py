@@ -168,6 +168,9 @@ def test_evaluate_command_writes_tables_summary_and_plot(trained, tmp_path, caps
     assert summary["macro_f2"] == pytest.approx(expected.fbeta(2.0))
     assert len(summary["most_confident_errors"]) == min(5, summary["errors"])
     assert len(summary["most_uncertain"]) == 5
+    assert f"macro F2 {summary['macro_f2']:.4f}" in text
+    for error in summary["most_confident_errors"]:  # listed on the console too
+        assert f"#{error['index']} {error['label']} taken for {error['prediction']}" in text
     with Image.open(out / "confusion.png") as image:
         assert image.format == "PNG"
 

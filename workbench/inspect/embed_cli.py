@@ -69,7 +69,8 @@ def add_commands(add) -> None:
                      help="the run's model: best (default, else final) or final")
     sub.add_argument("--beta", type=float, default=1.0, help="also report F-beta with this beta")
     sub.add_argument("--top", type=int, default=10,
-                     help="how many most confident errors and most uncertain predictions to list")
+                     help="how many most confident errors (printed) and most uncertain predictions "
+                          "(in summary.json) to list (default 10)")
     sub.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default 256)")
     sub.add_argument("--unsafe", action="store_true", help=unsafe_help)
 
@@ -352,9 +353,16 @@ def _evaluation_text(result, rows: list[dict], summary: dict, folder: Path) -> s
         lines.append(f"{r['class']:<{width}}  {r['precision']:9.4f}  {r['recall']:6.4f}  {r['f1']:5.3f}  "
                      f"{r['support']:7d}  {auc}")
     auc = "n/a" if summary["roc_auc"] is None else f"{summary['roc_auc']:.4f}"
-    lines.append(f"accuracy {summary['accuracy']:.4f} · macro F1 {summary['macro_f1']:.4f} · "
+    fbeta = next((f" · {key.replace('macro_f', 'macro F')} {value:.4f}" for key, value
+                  in summary.items() if key.startswith("macro_f") and key != "macro_f1"), "")
+    lines.append(f"accuracy {summary['accuracy']:.4f} · macro F1 {summary['macro_f1']:.4f}{fbeta} · "
                  f"ROC AUC ({summary['roc_auc_kind']}) {auc} · {summary['errors']} errors in "
                  f"{summary['samples']} {summary['split']} samples")
+    errors = summary["most_confident_errors"]
+    if errors:
+        lines.append("most confident errors: " + ", ".join(
+            f"#{e['index']} {e['label']} taken for {e['prediction']} ({e['confidence']:.2f})"
+            for e in errors))
     lines.append(f"written to {folder}/: confusion.csv, confusion_normalized.csv, per_class.csv, "
                  "summary.json, confusion.png")
     return "\n".join(lines)
