@@ -58,6 +58,11 @@ class AttackPanel(ModelTaskPanel):
         x, _ = self._samples() or (None, None)
         if x is not None:
             self.sample_field.setRange(0, len(x) - 1)
+            # Epsilon is in the input's units: no change can exceed the data's whole range.
+            low, high = self._range(x)
+            self.eps_field.setMaximum(high - low)
+            self.eps_field.setToolTip(f"The largest change, in the model's input units (the data "
+                                      f"span {low:.3g} to {high:.3g})")
         self._refresh()
 
     def attack(self) -> bool:

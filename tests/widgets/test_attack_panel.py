@@ -64,3 +64,12 @@ def test_without_data_it_says_what_it_needs(panel, trained):
     panel.set_model(trained[0], None)
     assert not panel.attack()
     assert "data" in panel.status.text()
+
+
+def test_epsilon_cannot_exceed_the_datas_range(panel, trained):
+    _, dataset = trained
+    x = dataset.held_out()[0]
+    span = float(x.max() - x.min())
+    assert panel.eps_field.maximum() == pytest.approx(span, abs=1e-3)  # digits: 0 to 1
+    panel.eps_field.setValue(1000)
+    assert panel.eps_field.value() == pytest.approx(span, abs=1e-3)
