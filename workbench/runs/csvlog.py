@@ -33,7 +33,6 @@ from workbench.fileio import write_text_atomic
 LR = "lr"
 
 
-
 class _Syncer:
     """A daemon thread that fsyncs the files asked for, in order (daemon: a program that
     ends does not wait for it; the rows are in their files already)."""
