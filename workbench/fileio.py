@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,16 +44,19 @@ def _default_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, read a megabyte at a time (weights files can be big).
+def sha256_of(path: str | os.PathLike, copy_to: str | os.PathLike | None = None) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time (weights files can be big);
+    with ``copy_to``, the bytes are written there too, in the same pass.
 
     Raises:
-        OSError: the file cannot be read.
+        OSError: the file cannot be read (or the copy written).
     """
     hasher = hashlib.sha256()
-    with open(path, "rb") as file:
+    with open(path, "rb") as file, (open(copy_to, "wb") if copy_to else contextlib.nullcontext()) as copy:
         for block in iter(lambda: file.read(1 << 20), b""):
             hasher.update(block)
+            if copy is not None:
+                copy.write(block)
     return hasher.hexdigest()
 
 

@@ -68,13 +68,13 @@ class RunStore:
                                  f"({error.strerror or error})") from None
         try:
             frozen = experiment.to_dict()
-            digest = None
+            digests = []
             if weights is not None:
-                write_atomic(folder / WEIGHTS_FILE, lambda tmp: shutil.copyfile(weights, tmp))
+                # The digest is taken as the file is copied, in the training's thread: the
+                # Runs tab compares starting weights by it without reading a big file itself.
+                write_atomic(folder / WEIGHTS_FILE,
+                             lambda tmp: digests.append(sha256_of(weights, copy_to=tmp)))
                 frozen["weights"] = WEIGHTS_FILE
-                # Recorded now, in the training's thread: the Runs tab compares starting
-                # weights by it without reading a big file on the GUI thread.
-                digest = sha256_of(folder / WEIGHTS_FILE)
             write_json_atomic(folder / EXPERIMENT_FILE, frozen)
             # run.json comes last: a folder with one is a complete run.
             write_run_file(folder, {
@@ -84,7 +84,7 @@ class RunStore:
                 "epochs": None, "final_metrics": {}, "seed": _seed(experiment), "device": None,
                 "pid": os.getpid(), "host": machine.hostname(),
                 "process_started": machine.process_start(os.getpid()),
-                "versions": machine.library_versions(), "weights_sha256": digest,
+                "versions": machine.library_versions(), "weights_sha256": digests[0] if digests else None,
             })
         except (OSError, ValueError, TypeError) as error:
             shutil.rmtree(folder, ignore_errors=True)
