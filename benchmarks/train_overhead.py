@@ -17,7 +17,13 @@ contender train at the same time in two threads of one process, taking turns an 
 each waits at its epoch end until the other has done an epoch. Both are ordinary continuous
 ``fit`` calls; every contender epoch has a baseline epoch run right before it, under the same
 conditions. The throughput ratio is the median over all such pairs of (a)'s epoch time over
-the contender's (epoch 1, which traces the graph, left out), with a bootstrap 90% interval.
+the contender's (epoch 1, which traces the graph, left out).
+
+**Rounds.** Taking turns removes the machine's drift, but not a difference that stays with a
+``fit`` for its whole life: two identical plain fits taking turns differ by up to 10% in one
+round, 0.88 to 1.09 over five (seen here), each round's pairs all leaning the same way. So the
+contenders train in many short rounds, each with a fresh baseline, and the 90% interval is a
+bootstrap over rounds, not over pairs: it says how far the next set of rounds could land.
 
 The GUI thread is held still during (a)'s turns, so that the panel's drawing happens during
 (b)'s epochs, as it does in a run on its own: what (b) had sent it just before its turn ended
@@ -29,7 +35,11 @@ in each of (b)'s epochs, and so how often it draws per epoch. So for the panel t
 still while it is held: its timers are stopped and resumed with the time they had left, and
 the clocks its pacing reads (``time.monotonic``, ``time.perf_counter``) leave the held time
 out. The GUI thread's share of a core during (b)'s turns is printed next to its share in a run
-of (b) on its own, trained in each round too: the two should match.
+of (b) on its own, trained in the first rounds too: the two should match.
+While the panel trains, Python's automatic garbage collection is off and the GUI thread
+collects every 100 ms (``GuiThreadGarbage``), for both fits of the process: held still, it
+would leave (a)'s garbage for (b)'s turns to collect. So while held it collects as often,
+and (a) pays for its own garbage, in its own turn.
 
 * (b') a run of (b) on its own, while a 5 ms ``QTimer`` on the GUI thread records the gaps
   between its ticks: the longest gap is the longest the GUI could not respond. This probe is a
@@ -41,7 +51,7 @@ of (b) on its own, trained in each round too: the two should match.
 Goals: (b) at least 0.97 of (a)'s throughput; no GUI stall of 50 ms or more while training
 (stalls while the worker builds the model are reported apart).
 
-Run: ``python benchmarks/train_overhead.py [--epochs 30] [--repeat 4] [--json]``.
+Run: ``python benchmarks/train_overhead.py [--epochs 15] [--repeat 12] [--probe-rounds 2] [--json]``.
 """
 
 from __future__ import annotations
@@ -186,12 +196,15 @@ def session_callback(callback):
         TrainingSession._callbacks = original
 
 
-def median_interval(ratios: list[float], level: float = 0.9, resamples: int = 2000):
-    """The median of ``ratios`` and its bootstrap ``level`` interval."""
+def median_interval(rounds: list[list[float]], level: float = 0.9, resamples: int = 2000):
+    """The median of all the rounds' ratios, and its ``level`` interval by a bootstrap over
+    rounds: the ratios of one round are not independent (see "Rounds" above)."""
     rng = random.Random(0)
-    medians = sorted(median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    pooled = [ratio for ratios in rounds for ratio in ratios]
+    medians = sorted(median([r for ratios in rng.choices(rounds, k=len(rounds)) for r in ratios])
+                     for _ in range(resamples))
     tail = (1 - level) / 2
-    return median(ratios), medians[int(tail * resamples)], medians[int((1 - tail) * resamples) - 1]
+    return median(pooled), medians[int(tail * resamples)], medians[int((1 - tail) * resamples) - 1]
 
 
 def plain_fit(experiment, dataset, keras, callbacks: list) -> None:
@@ -270,6 +283,9 @@ def gui_hold(panel, clock: HeldClock):
     still meanwhile (its timers and ``clock``). Made on the GUI thread."""
     from PySide6.QtCore import QObject, QTimer, Signal
 
+    from widgets.tasks import GuiThreadGarbage
+    from widgets.train_panel import GC_INTERVAL_MS
+
     gui_thread = threading.main_thread().native_id
 
     class GuiHold(QObject):
@@ -288,7 +304,9 @@ def gui_hold(panel, clock: HeldClock):
             timers = self._stop_timers()
             started = time.perf_counter()
             self.held.set()
-            self.released.wait(60)  # a run that died leaves no GUI held for ever
+            deadline = started + 60  # a run that died leaves no GUI held for ever
+            while not self.released.wait(GC_INTERVAL_MS / 1000) and time.perf_counter() < deadline:
+                GuiThreadGarbage.collect_young()  # (a)'s garbage, in (a)'s turn (see above)
             clock.held += time.perf_counter() - started
             self._resume_timers(timers)
 
@@ -443,11 +461,15 @@ def panel_run(app, experiment, dataset, runs: Path, keras, mode: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
-    parser.add_argument("--repeat", type=int, default=4,
-                        help="rounds of (a'), (s), (b), (b) alone and (b') (default 4)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per run (default 15)")
+    parser.add_argument("--repeat", type=int, default=12,
+                        help="rounds of (a'), (s) and (b) against a fresh (a) (default 12)")
+    parser.add_argument("--probe-rounds", type=int, default=2,
+                        help="rounds that also run (b) on its own and (b') (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
+    if not 1 <= args.probe_rounds <= args.repeat:
+        parser.error("--probe-rounds must be between 1 and --repeat")
 
     from PySide6.QtWidgets import QApplication
 
@@ -464,7 +486,7 @@ def main() -> None:
     samples = len(dataset.x_train)
     folder = Path(tempfile.mkdtemp(prefix="train-overhead-"))
 
-    pairs: dict[str, list[float]] = {"control": [], "session": [], "panel": []}
+    pairs: dict[str, list[list[float]]] = {"control": [], "session": [], "panel": []}
     epochs: dict[str, list[float]] = {"plain": [], "session": [], "panel": []}
     gaps, setup_gaps, loads, alone_loads, drawn, hold_costs = [], [], [], [], 0, []
     for round_ in range(args.repeat):
@@ -472,20 +494,21 @@ def main() -> None:
         session = session_run(experiment, dataset, keras, folder / f"session-{round_}")
         panel, _, _, drawn, load = panel_run(app, experiment, dataset, folder / f"panel-{round_}",
                                              keras, "turns")
-        *_, alone_load = panel_run(app, experiment, dataset, folder / f"alone-{round_}", keras,
-                                   "alone")
-        _, round_gaps, round_setup, _, _ = panel_run(app, experiment, dataset,
-                                                     folder / f"probe-{round_}", keras, "probe")
+        if round_ < args.probe_rounds:
+            *_, alone_load = panel_run(app, experiment, dataset, folder / f"alone-{round_}", keras,
+                                       "alone")
+            _, round_gaps, round_setup, _, _ = panel_run(app, experiment, dataset,
+                                                         folder / f"probe-{round_}", keras, "probe")
+            alone_loads.append(alone_load)
+            gaps += round_gaps
+            setup_gaps += round_setup
         for name, turns in (("control", control), ("session", session), ("panel", panel)):
-            pairs[name] += turns.ratios()
+            pairs[name].append(turns.ratios())
             epochs["plain"] += turns.times[0][1:]
         epochs["session"] += session.times[1][1:]
         epochs["panel"] += panel.times[1][1:]
         hold_costs += panel.added[1:]
         loads.append(load)
-        alone_loads.append(alone_load)
-        gaps += round_gaps
-        setup_gaps += round_setup
     ratios = {name: median_interval(values) for name, values in pairs.items()}
     throughputs = {name: samples / median(times) for name, times in epochs.items()}
     gaps_ms = sorted(1000 * g for g, _ in gaps)
@@ -498,7 +521,9 @@ def main() -> None:
     met = ratio >= RATIO_GOAL and stall_ms < STALL_GOAL_MS
     numbers = {
         "epochs": args.epochs, "repeat": args.repeat, "train_samples": samples,
-        "pairs_per_comparison": len(pairs["panel"]), "batches_drawn": drawn,
+        "pairs_per_comparison": sum(map(len, pairs["panel"])), "batches_drawn": drawn,
+        "panel_round_medians": [round(median(r), 3) for r in pairs["panel"]],
+        "control_round_medians": [round(median(r), 3) for r in pairs["control"]],
         "samples_per_s": {name: round(value, 1) for name, value in throughputs.items()},
         "ratios": {name: {"median": round(m, 3), "interval_90": [round(low, 3), round(high, 3)]}
                    for name, (m, low, high) in ratios.items()},
@@ -521,7 +546,8 @@ def main() -> None:
 
     print(f"default experiment (digits CNN), {samples} training samples, batch "
           f"{experiment.training['batch_size']}; {args.repeat} rounds of {args.epochs} epochs, each "
-          f"contender taking turns with (a) an epoch each: {len(pairs['panel'])} pairs per ratio")
+          f"contender taking turns with (a) an epoch each: {numbers['pairs_per_comparison']} pairs "
+          "per ratio; intervals by a bootstrap over rounds")
     print(f"  (a)  plain model.fit          {throughputs['plain']:10,.0f} samples/s (median epoch)")
     print(f"  (a') plain model.fit again    ratio to (a) {ratio_text('control')}  "
           "<- the A/A control: how finely this machine measures")
@@ -529,6 +555,8 @@ def main() -> None:
           f"ratio to (a) {ratio_text('session')}")
     print(f"  (b)  session + live panel     {throughputs['panel']:10,.0f} samples/s   "
           f"ratio to (a) {ratio_text('panel')} (goal >= {RATIO_GOAL})")
+    print("       round by round: (b) " + " ".join(f"{r:.2f}" for r in numbers["panel_round_medians"])
+          + ";  (a') " + " ".join(f"{r:.2f}" for r in numbers["control_round_medians"]))
     print(f"  GUI thread busy {100 * gui_load:.1f}% of one core in (b)'s turns "
           f"({100 * numbers['gui_thread_cpu_share_alone']:.1f}% in a run of (b) on its own); its work "
           f"between (b)'s epoch end and being held, {numbers['gui_work_before_hold_ms']:.1f} ms "

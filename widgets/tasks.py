@@ -188,21 +188,25 @@ class GuiBudget:
     """An update interval that keeps the GUI thread's share of one core near a budget.
 
     Live views of fast work (a small model trains hundreds of batches a second) cost the GUI
-    thread a redraw per update, and that thread shares the cores and the GIL with the work:
-    every percent it spends is a percent the work loses on a small machine. ``interval()``
-    measures the thread's CPU time over the last window of wall time and lengthens the
-    interval while the share is over ``budget`` (in proportion, so a run's first second
-    already settles it), shortens it again step by step once well under.
+    thread a redraw per update, and the work waits for that thread: every millisecond it
+    spends costs the work about a millisecond (``benchmarks/background_cost.py``).
+    ``interval()`` measures the thread's CPU time over the last window of wall time and
+    lengthens the interval while the share is over ``budget`` (in proportion, so a run's first
+    second already settles it), shortens it again step by step once well under.
+
+    The interval starts at ``start`` (default ``fastest``), and a new run starts at the pace
+    the last one settled at: what a redraw costs depends on the machine, which has not changed.
     """
 
     def __init__(self, fastest: float = 0.1, slowest: float = 0.5, budget: float = 0.04,
-                 window: float = 0.5):
+                 window: float = 0.5, start: float | None = None):
         self.fastest, self.slowest, self.budget, self.window = fastest, slowest, budget, window
-        self.current = fastest
+        self.current = fastest if start is None else min(slowest, max(fastest, start))
         self._mark: tuple[float, float] | None = None
 
     def restart(self) -> None:
-        self.current = self.fastest
+        """A new run, or one resumed: measure afresh from now on (the time in between, idle or
+        paused, says nothing of what updates cost), at the pace settled at before."""
         self._mark = None
 
     def interval(self) -> float:

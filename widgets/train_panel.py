@@ -57,7 +57,6 @@ from widgets.generated_view import GeneratedView
 from widgets.inspector import ERROR_COLOR
 from widgets.live_range import LiveYRange
 from widgets.tasks import DrawQueue, GuiBudget, GuiThreadGarbage, Pacer, QtProgress, TaskRunner
-from workbench.backend import usable_cores
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -66,22 +65,24 @@ SMOOTHING_BETA = 0.98
 LOG_BLOCKS = 2000
 _SETTINGS_WIDTH = 300
 # Batch curves are redrawn at most this often. Drawing the plots is most of what a live run
-# costs the GUI thread, and that thread shares the GIL and the cores with training:
-# benchmarks/train_overhead.py measures the trade (10 redraws a second look just as live).
+# costs the GUI thread, and the training waits for that thread: benchmarks/train_overhead.py
+# measures the trade (10 redraws a second look just as live).
 # When redrawing costs the GUI thread more than its budget, the plots slow down. The budget is
-# a share of the whole machine: on a small one, where training wants every core, each percent
-# of a core the GUI takes is a percent the training loses (1% of 2 cores: 2% of one core).
-# Never slower than once a second, though: the run must still look live (a 2-core machine
-# training the digits CNN settles there, its GUI thread at ~2% of a core).
+# a share of one core whatever the machine's size: the GUI thread's work delays the training
+# thread (it holds the GIL) and the thread pool's op that waits for the core it took, so a
+# millisecond of it costs training about a millisecond (benchmarks/background_cost.py measures
+# it; on 2 cores, where training keeps only one of them busy).
+# Never slower than every 2 s, though: the run must still look live (a 2-core machine
+# training the digits CNN settles between 1 and 2 s, its GUI thread at ~1.2% of a core).
 PLOT_INTERVAL_S = 0.1
-SLOWEST_PLOT_INTERVAL_S = 1.0
-GUI_BUDGET_OF_MACHINE = 0.01
-# Per-epoch curves are redrawn at most this often: the epoch plot is the dearest to redraw
-# (~4 ms), and a small model ends several epochs a second (drawn at once when slower). So is
-# a constant learning rate, a flat line that only grows (a changed rate shows at once).
+SLOWEST_PLOT_INTERVAL_S = 2.0
+GUI_BUDGET_OF_CORE = 0.012
+# Per-epoch curves are redrawn at most this often, and at half the batch curves' pace: the
+# epoch plot is the dearest to redraw (~5 ms), and a small model ends several epochs a second.
+# So is a constant learning rate, a flat line that only grows (a changed rate shows at once).
 SLOW_PLOT_INTERVAL_S = 1.0
 _RATE_WINDOW_S = 3.0  # samples/s over the last few seconds: responsive, yet not jumpy
-_GC_INTERVAL_MS = 100  # see GuiThreadGarbage
+GC_INTERVAL_MS = 100  # see GuiThreadGarbage
 _INT_MAX = 2**31 - 1
 # One colour per metric: a metric's training and validation curves share it.
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -230,13 +231,15 @@ class TrainPanel(QWidget):
         self._devices_known = False
         self.last_result = None
         self._messages: dict[str, QLabel] = {}
+        # The first run starts at a redraw a second, not at the fastest: on a small machine ten
+        # redraws a second cost training several per cent until the budget has measured them.
         self._budget = GuiBudget(fastest=PLOT_INTERVAL_S, slowest=SLOWEST_PLOT_INTERVAL_S,
-                                 budget=min(0.1, GUI_BUDGET_OF_MACHINE * usable_cores()))
+                                 budget=GUI_BUDGET_OF_CORE, start=SLOW_PLOT_INTERVAL_S)
         self._batch_pacer = Pacer(self._draw_batches, PLOT_INTERVAL_S, self)
         self._epoch_pacer = Pacer(self._draw_epochs_when_visible, SLOW_PLOT_INTERVAL_S, self)
         self._lr_pacer = Pacer(self._queue_lr_draw, SLOW_PLOT_INTERVAL_S, self)
         self._gc_timer = QTimer(self)
-        self._gc_timer.setInterval(_GC_INTERVAL_MS)
+        self._gc_timer.setInterval(GC_INTERVAL_MS)
         self._gc_timer.timeout.connect(self._on_gc_timer_timeout)
         self._draws = DrawQueue(self)  # each plot repaints in its own pass of the event loop
         self._runner = TaskRunner(self)
@@ -1152,6 +1155,7 @@ class TrainPanel(QWidget):
         """Redraw the plots every ``interval`` seconds, and take reports as often (delivering
         them costs the GUI thread too)."""
         self._batch_pacer.interval = interval
+        self._epoch_pacer.interval = self._lr_pacer.interval = max(SLOW_PLOT_INTERVAL_S, 2 * interval)
         self._runner.set_interval(interval)
 
     def _on_runner_partials(self, partials: list) -> None:

@@ -38,3 +38,19 @@ def test_the_interval_follows_the_gui_threads_share_of_a_core(monkeypatch):
     assert budget.interval() == 0.1
     budget.restart()
     assert budget.current == 0.1
+
+
+def test_a_new_run_starts_at_the_pace_the_last_one_settled_at(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(tasks, "time", clock)
+    budget = GuiBudget(fastest=0.1, slowest=2.0, budget=0.01, window=0.5, start=1.0)
+    assert budget.interval() == 1.0  # the first run starts at ``start``
+    clock.wall += 1.0
+    clock.cpu += 0.05  # 5% of a core: five times the budget
+    assert budget.interval() == 2.0
+    budget.restart()  # the next run
+    clock.wall += 60.0  # idle in between: no measurement
+    assert budget.interval() == 2.0
+    clock.wall += 1.0
+    clock.cpu += 0.001  # 0.1%: cheap now, step by step faster
+    assert budget.interval() == 2.0 / 1.5
