@@ -22,7 +22,7 @@ the contender's (epoch 1, which traces the graph, left out).
 **Rounds.** Taking turns removes the machine's drift, but not a difference that stays with a
 ``fit`` for its whole life: two identical plain fits taking turns differ by up to 10% in one
 round, 0.88 to 1.09 over five (seen here), each round's pairs all leaning the same way. So the
-contenders train in many short rounds, each with a fresh baseline, and the 90% interval is a
+contenders train in several rounds (8 by default), each with a fresh baseline, and the 90% interval is a
 bootstrap over rounds, not over pairs: it says how far the next set of rounds could land.
 
 The GUI thread is held still during (a)'s turns, so that the panel's drawing happens during
@@ -51,7 +51,7 @@ and (a) pays for its own garbage, in its own turn.
 Goals: (b) at least 0.97 of (a)'s throughput; no GUI stall of 50 ms or more while training
 (stalls while the worker builds the model are reported apart).
 
-Run: ``python benchmarks/train_overhead.py [--epochs 15] [--repeat 12] [--probe-rounds 2] [--json]``.
+Run: ``python benchmarks/train_overhead.py [--epochs 30] [--repeat 8] [--probe-rounds 2] [--json]``.
 """
 
 from __future__ import annotations
@@ -461,9 +461,9 @@ def panel_run(app, experiment, dataset, runs: Path, keras, mode: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15, help="epochs per run (default 15)")
-    parser.add_argument("--repeat", type=int, default=12,
-                        help="rounds of (a'), (s) and (b) against a fresh (a) (default 12)")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
+    parser.add_argument("--repeat", type=int, default=8,
+                        help="rounds of (a'), (s) and (b) against a fresh (a) (default 8)")
     parser.add_argument("--probe-rounds", type=int, default=2,
                         help="rounds that also run (b) on its own and (b') (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON")

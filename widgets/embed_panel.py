@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -172,7 +173,13 @@ class EmbedPanel(ModelTaskPanel):
         self.plot.setMinimumSize(360, 260)
         self.plot.getPlotItem().hideAxis("left")
         self.plot.getPlotItem().hideAxis("bottom")
-        self.legend = self.plot.getPlotItem().addLegend(offset=(5, 5), labelTextSize="8pt")
+        # The class key sits in a column of its own right of the points: inside the view it
+        # covered the points of a corner (ten classes make a tall key).
+        self.legend = pg.LegendItem(labelTextSize="8pt", labelTextColor="#222222")
+        self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        plot_layout = self.plot.getPlotItem().layout
+        plot_layout.addItem(self.legend, 2, 3)
+        plot_layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
         self.scatter = pg.ScatterPlotItem(size=7, hoverable=True, pxMode=True)
         self.scatter.sigHovered.connect(self._on_scatter_hovered)
         self.scatter.sigClicked.connect(self._on_scatter_clicked)

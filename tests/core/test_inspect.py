@@ -361,6 +361,12 @@ def test_activation_maps_kernels_and_templates(keras, trained):
         features.dense_templates(model)
     picture = images.grid(kernels, columns=4)
     assert picture.shape == (4 * 4 - 1, 4 * 4 - 1, 3)
+    # The gutters are grey, seen between white tiles as between black ones.
+    white = images.grid(np.ones((3, 2, 2)), columns=2)
+    assert white.shape == (5, 5)
+    assert np.all(white[2, :] == images.GUTTER) and np.all(white[:2, 2] == images.GUTTER)
+    assert np.all(white[3:, 3:] == images.GUTTER)  # the missing fourth tile
+    assert np.all(white[:2, :2] == 1)
 
 
 def test_the_overlay_is_uint8_rgb_of_the_image_size():

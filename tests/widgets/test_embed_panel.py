@@ -58,6 +58,12 @@ def test_pca_then_tsne_reuse_the_activations_and_mark_errors(qtbot, panel, train
     symbols = [point.symbol() for point in panel.scatter.points()]
     assert symbols.count("x") == int(wrong.sum())
     assert "t-SNE" in panel.status.text() or "tsne" in panel.status.text().lower()
+    # One key entry per class, beside the points, never over them.
+    assert len(panel.legend.items) == len(np.unique(embedding.labels))
+    panel.resize(900, 600)
+    qtbot.waitUntil(lambda: panel.legend.sceneBoundingRect().width() > 0)
+    view = panel.plot.getPlotItem().vb.sceneBoundingRect()
+    assert panel.legend.sceneBoundingRect().left() >= view.right() - 1  # right of the view
 
 
 def test_hover_click_and_the_box_gallery(qtbot, panel):

@@ -219,8 +219,15 @@ def overlay(image: np.ndarray, heat: np.ndarray, colormap: str = "jet",
     return np.clip(np.round(mixed * 255), 0, 255).astype(np.uint8)
 
 
-def grid(tiles: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarray:
-    """Tiles (K, h, w[, C]) in [0, 1] arranged in rows on a white background: (H, W[, C])."""
+# Between tiles: a mid grey shows against white pixels (a saturated activation, a bright
+# kernel) and black ones alike; white gaps vanished against bright tile edges.
+GUTTER = 0.55
+
+
+def grid(tiles: np.ndarray, columns: int | None = None, gap: int = 1,
+         background: float = GUTTER) -> np.ndarray:
+    """Tiles (K, h, w[, C]) in [0, 1] arranged in rows, ``gap`` pixels of ``background``
+    between them: (H, W[, C]). A last row left short is ``background`` too."""
     tiles = np.asarray(tiles, np.float32)
     count = len(tiles)
     if count == 0:
@@ -229,7 +236,7 @@ def grid(tiles: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndar
     rows = int(np.ceil(count / columns))
     h, w = tiles.shape[1:3]
     shape = (rows * (h + gap) - gap, columns * (w + gap) - gap) + tiles.shape[3:]
-    canvas = np.ones(shape, np.float32)
+    canvas = np.full(shape, background, np.float32)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
         canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tile
@@ -261,7 +268,7 @@ def captioned_grid(tiles: list[np.ndarray], captions: list[str], columns: int = 
         ImageDraw.Draw(cell).text((2, height + 3), _fitted(caption, font, width), fill="black",
                                   font=font)
         cells.append(np.asarray(cell, np.float32) / 255)
-    return grid(np.stack(cells), columns=min(columns, len(cells)), gap=6)
+    return grid(np.stack(cells), columns=min(columns, len(cells)), gap=6, background=1.0)  # a white sheet
 
 
 def _fitted(text: str, font, width: int) -> str:
