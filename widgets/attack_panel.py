@@ -9,12 +9,15 @@ the gradient map of the clean and the adversarial picture side by side.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -26,9 +29,11 @@ from PySide6.QtWidgets import (
 
 from widgets.model_task_panel import ModelTaskPanel, model_choice
 from widgets.pictures import to_pixmap
+from workbench.errors import WorkbenchError
 
 _TILE = 160
 _SWEEP_SAMPLES = 200
+SWEEP_POINTS = 9  # as many as the CLI's --sweep
 
 
 class AttackPanel(ModelTaskPanel):
@@ -91,7 +96,8 @@ class AttackPanel(ModelTaskPanel):
             return False
         x, y = x[:_SWEEP_SAMPLES], y[:_SWEEP_SAMPLES]
         low, high = self._range(x)
-        epsilons = list(np.linspace(0, 0.3 * (high - low), 7))
+        # From no change to the epsilon field's, as the CLI's --sweep does up to --eps.
+        epsilons = [float(v) for v in np.linspace(0, self.eps_field.value(), SWEEP_POINTS)]
         settings = AttackSettings(norm=self.norm_field.currentData(), steps=self.steps_field.value(),
                                   value_range=(low, high))
         model = self.model
@@ -111,6 +117,27 @@ class AttackPanel(ModelTaskPanel):
             return explain(model, pair, "gradient", class_index=classes).maps
 
         return self._start("saliency", work)
+
+    def save_picture(self, path: str | Path | None = None) -> Path | None:
+        """Save the attacked sample's original, change and adversarial picture, captioned, as
+        PNG (asks where when no path is given)."""
+        from workbench.inspect.images import save_picture
+
+        if self.result is None:
+            self._show_status("Attack a sample first", error=True)
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save picture", "attack.png", "PNG (*.png)")
+            if not path:
+                return None
+        names = getattr(self.dataset, "class_names", None) or ()
+        try:
+            written = save_picture(path, self.result.sheet(class_names=names))
+        except WorkbenchError as error:
+            self._show_status(str(error), error=True)
+            return None
+        self._show_status(f"Saved {written}")
+        return written
 
     def shutdown(self) -> None:
         if self.running:
@@ -157,12 +184,18 @@ class AttackPanel(ModelTaskPanel):
         self.sweep_button = QPushButton("Robustness sweep")
         self.sweep_button.setObjectName("sweepButton")
         self.sweep_button.setToolTip(f"Accuracy against epsilon for FGSM and PGD on up to "
-                                     f"{_SWEEP_SAMPLES} validation samples")
+                                     f"{_SWEEP_SAMPLES} validation samples, at {SWEEP_POINTS} "
+                                     "epsilons from 0 to the epsilon above")
         self.sweep_button.clicked.connect(self.run_sweep)
         self.saliency_button = QPushButton("Saliency: clean vs adversarial")
         self.saliency_button.setObjectName("attackSaliencyButton")
         self.saliency_button.clicked.connect(self.saliency)
-        for button in (self.attack_button, self.sweep_button, self.saliency_button):
+        self.save_button = QPushButton("Save picture…")
+        self.save_button.setObjectName("attackSaveButton")
+        self.save_button.setToolTip("The original, the change and the adversarial picture, "
+                                    "captioned with the predictions, as PNG")
+        self.save_button.clicked.connect(lambda: self.save_picture())
+        for button in (self.attack_button, self.sweep_button, self.saliency_button, self.save_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -212,6 +245,7 @@ class AttackPanel(ModelTaskPanel):
         for button in (self.attack_button, self.sweep_button):
             button.setEnabled(ready)
         self.saliency_button.setEnabled(ready and self.result is not None)
+        self.save_button.setEnabled(self.result is not None and self.result.is_image())
 
     def _samples(self):
         return self.dataset.held_out() if self.dataset is not None else None

@@ -73,7 +73,8 @@ _SETTINGS_WIDTH = 300
 # millisecond of it costs training about a millisecond (benchmarks/background_cost.py measures
 # it; on 2 cores, where training keeps only one of them busy).
 # Never slower than every 2 s, though: the run must still look live (a 2-core machine
-# training the digits CNN settles between 1 and 2 s, its GUI thread at ~1.2% of a core).
+# training the digits CNN settles there, its GUI thread at ~2% of a core, a third of it
+# collecting the training's garbage: see GuiThreadGarbage).
 PLOT_INTERVAL_S = 0.1
 SLOWEST_PLOT_INTERVAL_S = 2.0
 GUI_BUDGET_OF_CORE = 0.012

@@ -285,8 +285,10 @@ def test_attack_command_writes_the_picture_and_the_batch(digits, tmp_path, capsy
     assert data["linf"] == pytest.approx(0.3, abs=1e-6)
     assert data["before"]["class"] == data["label"] and 0 < data["before"]["confidence"] <= 1
     assert data["value_range"] == [0.0, 1.0]
-    width, height = Image.open(out).size
-    assert width > 3 * height  # three panels side by side
+    picture = np.asarray(Image.open(out).convert("L"))
+    height, width = picture.shape
+    assert width > 2.5 * height  # three panels side by side...
+    assert picture[160:, :160].min() < 100  # ...each with its caption under it (dark text)
 
     out = tmp_path / "attack.npy"
     assert run_cli(["attack", str(run.path), "--eps", "0.3", "--sample", "2", "--target", "4",
@@ -332,3 +334,17 @@ def test_attack_command_errors_are_one_line(digits, tmp_path, capsys, monkeypatc
     assert run_cli(["attack", str(run.path), "--eps", "0.1", *extra]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_an_attack_sheet_needs_pictures():
+    from workbench.generate.adversarial import AttackResult, AttackSettings
+
+    def result(shape):
+        x = np.zeros((1, *shape), np.float32)
+        one = np.ones(1)
+        return AttackResult(x, x + 0.1, one, one, one, one, one, np.ones((1, 2)), np.ones((1, 2)),
+                            AttackSettings())
+
+    assert result((8, 8, 1)).sheet(class_names=["a", "b"]).shape[-1] == 3
+    with pytest.raises(WorkbenchError, match=r"input \(4,\) is not an image"):
+        result((4,)).sheet()

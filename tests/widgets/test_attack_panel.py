@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from widgets.attack_panel import AttackPanel
+from widgets.attack_panel import SWEEP_POINTS, AttackPanel
 from workbench.experiment import DEFAULT_EXPERIMENT, Experiment
 from workbench.training import TrainingSession
 
@@ -39,7 +41,7 @@ def run(qtbot, panel, start) -> str:
     return done.args[0]
 
 
-def test_attack_shows_three_pictures_and_fools_the_model(qtbot, panel):
+def test_attack_shows_three_pictures_and_fools_the_model(qtbot, panel, tmp_path):
     panel.eps_field.setValue(0.3)
     assert run(qtbot, panel, panel.attack) == "attack"
     result = panel.result
@@ -49,12 +51,20 @@ def test_attack_shows_three_pictures_and_fools_the_model(qtbot, panel):
         assert not panel.views[name][0].pixmap().isNull()
     assert run(qtbot, panel, panel.saliency) == "saliency"
     assert not panel.views["adversarial saliency"][0].pixmap().isNull()
+    written = panel.save_picture(tmp_path / "attack.png")
+    picture = np.asarray(Image.open(written).convert("RGB"))
+    assert picture.shape[1] > 2.5 * picture.shape[0]  # original, change, adversarial
+    assert panel.save_picture(tmp_path / "missing" / "attack.png") is None
+    assert "does not exist" in panel.status.text()
 
 
 def test_the_sweep_plots_accuracy_falling_with_epsilon(qtbot, panel):
     panel.steps_field.setValue(5)
+    panel.eps_field.setValue(0.3)
     assert run(qtbot, panel, panel.run_sweep) == "sweep"
     sweep = panel.sweep
+    # From no change up to the epsilon field's, as the CLI's --sweep goes up to --eps.
+    assert np.allclose(sweep.epsilons, np.linspace(0, 0.3, SWEEP_POINTS))
     assert set(sweep.accuracy) == {"fgsm", "pgd"}
     assert sweep.accuracy["pgd"][-1] < sweep.accuracy["pgd"][0]
     assert len(panel.sweep_plot.getPlotItem().listDataItems()) == 2

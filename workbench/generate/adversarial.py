@@ -148,6 +148,42 @@ class AttackResult:
         largest change of each input down and up."""
         return amplify(self.perturbation)
 
+    def is_image(self) -> bool:
+        """Whether the inputs are pictures (H, W[, 1 or 3 or 4]) that can be shown."""
+        shape = self.original.shape[1:]
+        return len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))
+
+    def sheet(self, index: int = 0, class_names=()) -> np.ndarray:
+        """Input ``index``'s original, amplified change and adversarial picture side by side,
+        each captioned (prediction and confidence; the change's size), as one (H, W, 3)
+        picture in [0, 1] to save.
+
+        Raises:
+            WorkbenchError: the inputs are not images.
+        """
+        from workbench.inspect.images import captioned_grid, display_image
+
+        if not self.is_image():
+            raise WorkbenchError(f"the model's input {self.original.shape[1:]} is not an image: "
+                                 "there is no picture to make")
+        low, high = self.settings.value_range
+
+        def shown(values) -> np.ndarray:
+            return display_image(np.clip((values - low) / (high - low), 0, 1))
+
+        def named(classes, confidence) -> str:
+            c = int(classes[index])
+            name = class_names[c] if c < len(class_names) and class_names[c] != str(c) else ""
+            return f"{c}{f' {name}' if name else ''} ({100 * float(confidence[index]):.0f}%)"
+
+        norms = self.norms()
+        tiles = [shown(self.original[index]), display_image(self.amplified()[index]),
+                 shown(self.adversarial[index])]
+        captions = [f"original: {named(self.before, self.confidence_before)}",
+                    f"change: L-inf {norms['linf'][index]:.3g}, L2 {norms['l2'][index]:.3g}",
+                    f"adversarial: {named(self.after, self.confidence_after)}"]
+        return captioned_grid(tiles, captions, columns=3, least=160)
+
 
 def amplify(perturbation: np.ndarray) -> np.ndarray:
     """(N, ...) changes as 0.5 + 0.5 * change / (largest |change| of each input), in [0, 1]."""

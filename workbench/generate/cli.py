@@ -4,7 +4,8 @@
 sub-parser that already has ``--json``). Handlers return an exit code and raise
 ``WorkbenchError`` for bad input. ``-o`` takes its format from the extension: ``style`` writes
 the picture (``.png``) or its array (``.npy``); ``attack`` writes original, amplified
-perturbation and adversarial input side by side (``.png``) or the adversarial batch (``.npy``),
+perturbation and adversarial input side by side, captioned (``.png``), or the adversarial batch
+(``.npy``),
 and with ``--sweep`` accuracy against epsilon as a plot (``.png``) or a table (``.csv``,
 ``.json``). Loading a model or run, ``--sample``/``--input`` and the output helpers are those of
 ``workbench.inspect.cli``.
@@ -253,7 +254,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if out.suffix == ".npy":
         _save_array(out, result.adversarial)
     else:
-        _save_attack_picture(out, result, value_range)
+        _save_attack_picture(out, result, names)
     _report_attack(args, out, result, label, names, notes)
     return 0
 
@@ -290,20 +291,14 @@ def _report_attack(args, out: Path, result, label, names, notes: list[str]) -> N
     _emit(args, data, "\n".join(text))
 
 
-def _save_attack_picture(out: Path, result, value_range) -> None:
-    """Original | amplified perturbation | adversarial, side by side, enlarged."""
-    from workbench.inspect.images import display_image, enlarge, save_picture
+def _save_attack_picture(out: Path, result, names) -> None:
+    """Original | amplified perturbation | adversarial, side by side, captioned."""
+    from workbench.inspect.images import save_picture
 
-    original = result.original[0]
-    if original.ndim not in (2, 3) or (original.ndim == 3 and original.shape[-1] not in (1, 3, 4)):
+    if not result.is_image():
         raise WorkbenchError(f"the model's input is not an image, so there is no picture: write "
                              f"{out.with_suffix('.npy').name} instead")
-    low, high = value_range
-    panels = [(original - low) / (high - low), result.amplified()[0],
-              (result.adversarial[0] - low) / (high - low)]
-    panels = [enlarge(display_image(np.clip(p, 0, 1)), 160) for p in panels]
-    gap = np.ones((panels[0].shape[0], 4, 3), np.float32)
-    save_picture(out, np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
+    save_picture(out, result.sheet(class_names=names or ()))
 
 
 def _sweep(args, source, out: Path, notes: list[str], progress) -> int:
