@@ -17,7 +17,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -29,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from widgets.model_task_panel import ModelTaskPanel, model_choice
 from widgets.pictures import to_pixmap
-from workbench.errors import WorkbenchError
 
 _TILE = 160
 _SWEEP_SAMPLES = 200
@@ -121,23 +119,11 @@ class AttackPanel(ModelTaskPanel):
     def save_picture(self, path: str | Path | None = None) -> Path | None:
         """Save the attacked sample's original, change and adversarial picture, captioned, as
         PNG (asks where when no path is given)."""
-        from workbench.inspect.images import save_picture
-
         if self.result is None:
             self._show_status("Attack a sample first", error=True)
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save picture", "attack.png", "PNG (*.png)")
-            if not path:
-                return None
         names = getattr(self.dataset, "class_names", None) or ()
-        try:
-            written = save_picture(path, self.result.sheet(class_names=names))
-        except WorkbenchError as error:
-            self._show_status(str(error), error=True)
-            return None
-        self._show_status(f"Saved {written}")
-        return written
+        return self._save_png(path, "attack.png", lambda: self.result.sheet(class_names=names))
 
     def shutdown(self) -> None:
         if self.running:

@@ -212,24 +212,14 @@ class InspectPanel(ModelTaskPanel):
 
     def save_picture(self, path: str | Path | None = None) -> Path | None:
         """Save the current tab's picture as PNG (asks where when no path is given)."""
-        from workbench.inspect.images import enlarge, save_picture
+        from workbench.inspect.images import enlarge
 
         tab = self.tabs.tabText(self.tabs.currentIndex()).lower()
         picture = self.pictures.get(tab)
         if picture is None:
             self._show_status("Nothing to save on this tab yet", error=True)
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save picture", f"{tab}.png", "PNG (*.png)")
-            if not path:
-                return None
-        try:
-            written = save_picture(path, enlarge(picture))
-        except WorkbenchError as error:
-            self._show_status(str(error), error=True)
-            return None
-        self._show_status(f"Saved {written}")
-        return written
+        return self._save_png(path, f"{tab}.png", lambda: enlarge(picture))
 
     # ------------------------------------------------------------------- UI
     def _build_ui(self) -> None:

@@ -10,10 +10,13 @@ its reports say more than a line of text.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMenu, QPushButton, QWidget
 
 from widgets.tasks import TaskRunner
+from workbench.errors import WorkbenchError
 
 STATUS_ERROR_COLOR = "#c0392b"
 _CHOICE_MAX_WIDTH = 260  # a long layer name is cut, not the row it sits in widened
@@ -88,6 +91,24 @@ class ModelTaskPanel(QWidget):
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {STATUS_ERROR_COLOR};" if error else "")
+
+    def _save_png(self, path: str | Path | None, suggested: str, make_picture) -> Path | None:
+        """Write ``make_picture()`` (an array ``save_picture`` takes) as PNG at ``path``, asking
+        where when it is None (``suggested`` is the name offered). A bad folder or a picture
+        that cannot be made is said on the status line; answers the file written, else None."""
+        from workbench.inspect.images import save_picture
+
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save picture", suggested, "PNG (*.png)")
+            if not path:
+                return None
+        try:
+            written = save_picture(path, make_picture())
+        except WorkbenchError as error:
+            self._show_status(str(error), error=True)
+            return None
+        self._show_status(f"Saved {written}")
+        return written
 
     def _refresh(self) -> None:
         """Enable what can be done now (subclasses)."""

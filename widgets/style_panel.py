@@ -216,22 +216,10 @@ class StylePanel(ModelTaskPanel):
 
     def save(self, path: str | Path | None = None) -> Path | None:
         """Write the styled picture as a PNG (asks where when ``path`` is None)."""
-        from workbench.inspect.images import save_picture
-
         if self.result is None:
             self._show_status("Nothing to save yet: run style transfer first", error=True)
             return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save picture", "styled.png", "PNG (*.png)")
-            if not path:
-                return None
-        try:
-            written = save_picture(path, self.result.image)
-        except WorkbenchError as error:
-            self._show_status(str(error), error=True)
-            return None
-        self._show_status(f"Saved {written}")
-        return written
+        return self._save_png(path, "styled.png", lambda: self.result.image)
 
     def shutdown(self) -> None:
         if self.running:
