@@ -1106,8 +1106,11 @@ class TrainPanel(QWidget):
         if not self._steps:  # building, loading data: a busy bar
             return
         now = time.monotonic()
-        if total and now - self._bar_at < self.plot_interval and total == self._x_extent:
-            return  # the bar keeps the plots' pace: redrawing it is not free either
+        # The bar keeps the plots' pace (redrawing it is not free either). Reports come once per
+        # interval, each a hair early or late: a full interval's wait would skip every other
+        # one, and the bar would lag the log by two intervals.
+        if total and now - self._bar_at < self.plot_interval / 2 and total == self._x_extent:
+            return
         self._bar_at = now
         if total:
             self._steps_per_epoch = total / max(1, self._epochs_planned)

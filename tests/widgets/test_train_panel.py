@@ -359,6 +359,24 @@ def test_pause_holds_training_and_resume_continues(qtbot, panel):
 
 
 # ------------------------------------------------------------------ helpers
+def test_the_progress_bar_takes_every_report_at_a_slow_pace(panel, monkeypatch):
+    """Reports come once per plot interval, each a hair early: none of them is skipped (the
+    bar fell two intervals behind the log)."""
+    from types import SimpleNamespace
+
+    import widgets.train_panel as train_panel
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(train_panel, "time", SimpleNamespace(monotonic=lambda: clock["now"]))
+    panel._state, panel._epochs_planned = "running", 10
+    panel._steps.extend([1])
+    panel._pace(2.0)
+    for report in range(1, 6):
+        panel._on_runner_stepped(100 * report, 1000, f"epoch {report}")
+        assert panel.progress_bar.value() == 100 * report
+        clock["now"] += 1.99
+
+
 def test_growing_arrays_and_the_smoother():
     values = GrowingArray(capacity=2)
     for start in range(0, 100, 7):
