@@ -236,7 +236,10 @@ class TrainPanel(QWidget):
         # redraws a second cost training several per cent until the budget has measured them.
         self._budget = GuiBudget(fastest=PLOT_INTERVAL_S, slowest=SLOWEST_PLOT_INTERVAL_S,
                                  budget=GUI_BUDGET_OF_CORE, start=SLOW_PLOT_INTERVAL_S)
-        self._batch_pacer = Pacer(self._draw_batches, PLOT_INTERVAL_S, self)
+        # The batch curves are drawn as each delivery of reports comes: the runner delivers
+        # once per plot interval, and that paces them. A Pacer of the same period fell out of
+        # step with the deliveries and drew each one up to an interval late.
+        self._plot_interval = PLOT_INTERVAL_S
         self._epoch_pacer = Pacer(self._draw_epochs_when_visible, SLOW_PLOT_INTERVAL_S, self)
         self._lr_pacer = Pacer(self._queue_lr_draw, SLOW_PLOT_INTERVAL_S, self)
         self._gc_timer = QTimer(self)
@@ -270,7 +273,7 @@ class TrainPanel(QWidget):
     @property
     def plot_interval(self) -> float:
         """Seconds between redraws of the batch curves now (see ``GuiBudget``)."""
-        return self._batch_pacer.interval
+        return self._plot_interval
 
     @property
     def batch_count(self) -> int:
@@ -1074,9 +1077,9 @@ class TrainPanel(QWidget):
         self._x_extent: int | None = None
         self._batches_dirty = False
         self._epochs_dirty = False
-        self._batch_pacer.reset()
         self._epoch_pacer.reset()
         self._lr_pacer.reset()
+        self._deliveries = 0
         self._lr_drawn = math.nan  # the newest rate the learning-rate plot shows
         self._bar_at = -math.inf
         self._loss_low, self._loss_high = math.inf, -math.inf
@@ -1136,7 +1139,12 @@ class TrainPanel(QWidget):
             1, max(2, self._epochs_planned), padding=0.05))
 
     def _progress_text(self, done: float, total) -> str:
-        parts = [f"epoch {self._epoch_now + 1}/{self._epochs_planned}"]
+        epoch = self._epoch_now + 1
+        if total and self._steps_per_epoch:
+            # This report's own epoch: the batch reports that move _epoch_now are handed over
+            # just after it, and at a slow pace the bar would show the epoch of the last one.
+            epoch = min(self._epochs_planned, max(1, math.ceil(done / self._steps_per_epoch)))
+        parts = [f"epoch {epoch}/{self._epochs_planned}"]
         rate = self._steps_per_second()
         if self._state == PAUSED:
             parts.append("paused")
@@ -1158,12 +1166,13 @@ class TrainPanel(QWidget):
     def _pace(self, interval: float) -> None:
         """Redraw the plots every ``interval`` seconds, and take reports as often (delivering
         them costs the GUI thread too)."""
-        self._batch_pacer.interval = interval
+        self._plot_interval = interval
         self._epoch_pacer.interval = self._lr_pacer.interval = max(SLOW_PLOT_INTERVAL_S, 2 * interval)
         self._runner.set_interval(interval)
 
     def _on_runner_partials(self, partials: list) -> None:
         self._pace(self._budget.interval())
+        self._deliveries += 1
         steps, losses, rates = [], [], []
         epochs, pictures = [], []
         for item in partials:
@@ -1188,7 +1197,17 @@ class TrainPanel(QWidget):
         if epochs:
             self._log(*(self._add_epoch(item) for item in epochs))
             self._epochs_dirty = True
-            self._epoch_pacer.request()
+        if self._epochs_dirty:
+            self._at_half_pace(self._epoch_pacer)
+
+    def _at_half_pace(self, pacer: Pacer) -> None:
+        """Ask ``pacer`` (per-epoch curves, a constant rate) to draw at half the batch curves'
+        pace. Reports delivered a second or more apart draw it at every other delivery: a
+        Pacer of twice their period falls out of step with them and draws each one late."""
+        if 2 * self._plot_interval <= SLOW_PLOT_INTERVAL_S:
+            pacer.request()
+        elif self._deliveries % 2 == 0:
+            pacer.run_now()
 
     def _add_batches(self, steps: list, losses: list, rates: list) -> None:
         now = time.monotonic()
@@ -1205,7 +1224,7 @@ class TrainPanel(QWidget):
             if rate > 0:  # NaN compares False
                 self._lr_min, self._lr_max = min(self._lr_min, rate), max(self._lr_max, rate)
         self._batches_dirty = True
-        self._batch_pacer.request()
+        self._draw_batches()
 
     def _draw_batches(self) -> None:
         """Queue the batch plots' redraws (one ``setData`` per curve)."""
@@ -1214,7 +1233,7 @@ class TrainPanel(QWidget):
         self._batches_dirty = False
         self._draws.request("loss", self._draw_loss)
         if self._rates and self._rates.view[-1] == self._lr_drawn:
-            self._lr_pacer.request()  # a constant rate: its flat line grows once a second
+            self._at_half_pace(self._lr_pacer)  # a constant rate: its flat line only grows
         else:
             self._lr_pacer.run_now()  # a schedule or ReduceLROnPlateau moved it: show it now
 
@@ -1346,7 +1365,7 @@ class TrainPanel(QWidget):
             self._gc_timer.stop()
             GuiThreadGarbage.release()
         # The last batches and epochs, without waiting for the redraw intervals.
-        self._batch_pacer.run_now()
+        self._draw_batches()
         self._lr_pacer.run_now()
         self._epoch_pacer.run_now()
         self._draws.flush()

@@ -372,9 +372,32 @@ def test_the_progress_bar_takes_every_report_at_a_slow_pace(panel, monkeypatch):
     panel._steps.extend([1])
     panel._pace(2.0)
     for report in range(1, 6):
-        panel._on_runner_stepped(100 * report, 1000, f"epoch {report}")
-        assert panel.progress_bar.value() == 100 * report
+        panel._on_runner_stepped(100 * report + 50, 1000, f"epoch {report}")
+        assert panel.progress_bar.value() == 100 * report + 50
+        # The text says this report's epoch (100 steps each), not the last batch report's.
+        assert panel.progress_bar.format().startswith(f"epoch {report + 1}/10")
         clock["now"] += 1.99
+
+
+def test_at_a_slow_pace_each_delivery_is_drawn_as_it_comes(panel, monkeypatch):
+    """Reports delivered every 2 s: the batch curves show each delivery at once (a pacer of
+    the same period drew each up to an interval late), the per-epoch curves every other one."""
+    panel._state, panel._epochs_planned = "running", 10
+    monkeypatch.setattr(panel._budget, "interval", lambda: 2.0)
+
+    def deliver(epoch: int) -> None:
+        batches = [{"kind": "batch", "step": 10 * epoch + b + 1, "epoch": epoch, "batch": b,
+                    "logs": {"loss": 1.0 / (epoch + 1)}, "lr": 0.01} for b in range(10)]
+        end = {"kind": "epoch", "epoch": epoch, "logs": {"loss": 1.0, "val_loss": 1.1}, "lr": 0.01,
+               "seconds": 0.1}
+        panel._on_runner_partials(batches + [end])
+        panel._draws.flush()
+
+    drawn = []
+    for epoch in range(4):  # one delivery after another, well inside 2 s
+        deliver(epoch)
+        drawn.append((points(panel.raw_loss_curve), epoch_points(panel)))
+    assert drawn == [(10, 0), (20, 2), (30, 2), (40, 4)]
 
 
 def test_growing_arrays_and_the_smoother():
