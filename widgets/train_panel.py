@@ -7,11 +7,12 @@ the section: ``Document.section_changed`` (an edit, an undo) puts the values bac
 fields.
 
 Train runs a ``TrainingSession`` on a frozen copy of the experiment in a ``TaskRunner``. The
-session reports every batch; the runner hands them over about 30 times a second, and each
-delivery appends the whole list of reports to growing NumPy arrays. Curves are made once and
-given their data with one ``setData`` each (batch curves at most ``PLOT_INTERVAL_S`` apart),
-downsampled and clipped to the view, so a run of 100k batches costs the GUI about the same
-per frame as one of a hundred.
+session reports every batch; the runner hands them over at the plots' pace (10 times a
+second at most, down to every 2 s when drawing costs the GUI thread more than its budget, see
+``GuiBudget``), and each delivery appends the whole list of reports to growing NumPy arrays
+and redraws the batch curves. Curves are made once and given their data with one ``setData``
+each, downsampled and clipped to the view, so a run of 100k batches costs the GUI about the
+same per frame as one of a hundred.
 """
 
 from __future__ import annotations
