@@ -1203,7 +1203,7 @@ class TrainPanel(QWidget):
 
     def _at_half_pace(self, pacer: Pacer) -> None:
         """Ask ``pacer`` (per-epoch curves, a constant rate) to draw at half the batch curves'
-        pace. Reports delivered a second or more apart draw it at every other delivery: a
+        pace. Reports delivered over half a second apart draw it at every other delivery: a
         Pacer of twice their period falls out of step with them and draws each one late."""
         if 2 * self._plot_interval <= SLOW_PLOT_INTERVAL_S:
             pacer.request()
