@@ -212,6 +212,25 @@ def test_a_row_cut_short_by_a_kill_is_skipped_and_not_glued_to_the_next(tmp_path
     assert reopened.history() == {"epoch": [1, 2], "loss": [1.0, 0.5], "lr": [0.1, 0.1]}
 
 
+def test_a_log_looks_for_a_cut_row_only_before_its_own_first_write(tmp_path, experiment,
+                                                                   monkeypatch):
+    # Reading the file's end costs an open and a read at every epoch end; after its own first
+    # write the log knows the file ends with its newline.
+    import workbench.runs.csvlog as csvlog
+
+    run = RunStore(tmp_path).create(experiment)
+    run.append_epoch(1, {"loss": 1.0}, 0.1)
+    looked = []
+    real = csvlog._ends_with_newline
+    monkeypatch.setattr(csvlog, "_ends_with_newline", lambda path: looked.append(path) or real(path))
+    run.append_epoch(2, {"loss": 0.5}, 0.1)
+    run.append_epoch(3, {"loss": 0.25}, 0.1)
+    assert looked == []
+    RunStore(tmp_path).open(run.id).append_epoch(4, {"loss": 0.2}, 0.1)
+    assert looked == [run.path / "history.csv"]  # a reopened run looks once
+    assert run.history()["epoch"] == [1, 2, 3, 4]
+
+
 def test_batches_are_buffered_and_flushed_by_count_and_on_finish(tmp_path, experiment):
     run = RunStore(tmp_path).create(experiment)
     for step in range(1, 200):

@@ -22,9 +22,20 @@ def experiment(**training) -> Experiment:
     return result
 
 
-def test_the_default_experiment_learns_digits(keras, tmp_path):
+def _count_rate_reads(monkeypatch) -> list:
+    import workbench.training.session as session_module
+
+    reads = []
+    real = session_module.current_learning_rate
+    monkeypatch.setattr(session_module, "current_learning_rate",
+                        lambda model: reads.append(model) or real(model))
+    return reads
+
+
+def test_the_default_experiment_learns_digits(keras, tmp_path, monkeypatch):
     progress = RecordingProgress()
     session = TrainingSession(experiment(epochs=15), store=RunStore(tmp_path), progress=progress)
+    rate_reads = _count_rate_reads(monkeypatch)
     result = session.run()
     assert result.status == "finished", result.reason
     assert result.history["val_accuracy"][-1] > 0.9
@@ -33,6 +44,11 @@ def test_the_default_experiment_learns_digits(keras, tmp_path):
     epochs = [p for p in progress.partials if p["kind"] == "epoch"]
     assert len(epochs) == 15 and len(batches) == 15 * 45  # 1437 samples / 32 per batch
     assert all(p["lr"] == pytest.approx(0.01) for p in epochs)
+    assert len(rate_reads) == 1  # a device read: nothing changes a constant rate, so read once
+    # The progress line: at each epoch's end and now and then between, not every batch.
+    lines = [done for done, total, _ in progress.steps if total == 15 * 45]
+    assert {45 * epoch for epoch in range(1, 16)} <= set(lines) and lines[-1] == 15 * 45
+    assert len(lines) < 15 * 45 / 2
     history = result.run.history()
     assert len(history["loss"]) == 15
     assert result.run.checkpoint_path("final").exists()
@@ -301,7 +317,8 @@ def test_batch_reports_carry_each_batchs_own_loss():
     assert len(set(round(loss, 6) for loss in first)) == 5
 
 
-def test_each_epoch_records_the_rate_it_trained_with_when_reduce_lr_lowers_it(keras, tmp_path):
+def test_each_epoch_records_the_rate_it_trained_with_when_reduce_lr_lowers_it(keras, tmp_path,
+                                                                                monkeypatch):
     # min_delta 10: no epoch after the first counts as an improvement, so the rate halves
     # after every epoch from the second on; the epoch that lowers it still trained with the
     # old one (the rate is read at each epoch's start).
@@ -309,7 +326,9 @@ def test_each_epoch_records_the_rate_it_trained_with_when_reduce_lr_lowers_it(ke
     progress = RecordingProgress()
     session = TrainingSession(experiment(epochs=3, reduce_lr=reduce_lr), store=RunStore(tmp_path),
                               progress=progress)
+    rate_reads = _count_rate_reads(monkeypatch)
     result = session.run()
+    assert len(rate_reads) == 3  # once an epoch: the plateau callback may change it in between
     assert result.status == "finished", result.reason
     expected = [0.01, 0.01, 0.005]
     assert result.history["lr"] == pytest.approx(expected)

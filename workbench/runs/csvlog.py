@@ -91,6 +91,7 @@ class CsvLog:
         self._pending_since = 0.0
         self._columns: list[str] | None = None  # the file's header, once known
         self._sync: Future | None = None  # the newest background fsync asked for
+        self._wrote = False  # whether this log has appended to the file yet
 
     def append(self, row: Mapping[str, float | int | None]) -> None:
         """Add a row (lead columns, metrics and ``lr`` by name); written when the buffer is due."""
@@ -145,10 +146,12 @@ class CsvLog:
     def _write_append(self, columns: list[str], rows: list[dict], header: bool) -> None:
         text = _format(columns, rows, header)
         # A row cut short by an earlier kill would swallow the next one: start a fresh line.
-        if not header and self.path.exists() and not _ends_with_newline(self.path):
+        # Once this log has written, the file ends with its newline: no need to look again.
+        if not header and not self._wrote and self.path.exists() and not _ends_with_newline(self.path):
             text = "\n" + text
         with open(self.path, "a", encoding="utf-8", newline="") as handle:
             handle.write(text)
+        self._wrote = True
         if self.durable:
             self._request_sync()
 

@@ -57,6 +57,8 @@ from workbench.training.ensemble import evaluate_snapshots
 
 # A loss this many times the first batch's loss is "exploding".
 EXPLOSION_FACTOR = 1e4
+# Least seconds between two progress lines during an epoch (a terminal bar redraws as often).
+PROGRESS_LINE_INTERVAL_S = 0.1
 
 
 @dataclass
@@ -347,6 +349,7 @@ class _RelayMixin:
         self.snapshots = None  # the snapshot callback of a snapshot ensemble
         self.ensemble: dict | None = None
         self.rate_varies = True  # within an epoch: a schedule
+        self.line_shown = -math.inf  # when the progress line was last reported
 
     # ------------------------------------------------------------ outcome
     def fail(self, reason: str) -> None:
@@ -388,6 +391,8 @@ class _RelayMixin:
         params = self.params or {}
         self.steps_per_epoch = params.get("steps") or 0
         self.epochs = params.get("epochs") or self.session.config.epochs
+        if self.schedule is None:
+            self._read_rate()
 
     def on_test_begin(self, logs=None) -> None:
         if self.cut_short:
@@ -405,11 +410,15 @@ class _RelayMixin:
         self.in_epoch = True
         self.epoch_batches = 0
         self.epoch_started = time.monotonic()
-        # Reading the rate is a device read (~0.2 ms, 5% of a small model's batch): without a
-        # schedule it changes only between epochs (ReduceLROnPlateau), so it is read once here.
-        if self.schedule is None:
-            self.rate = current_learning_rate(self.model)
-            self.rate_varies = _has_schedule(self.model)
+        if self.schedule is None and epoch > 0 and self.session.config.reduce_lr:
+            self._read_rate()  # ReduceLROnPlateau may have lowered it at the last epoch's end
+
+    def _read_rate(self) -> None:
+        """Read the rate from the optimizer. A device read (~0.2 ms, 5% of a small model's
+        batch), so without a schedule it is read once, and again between epochs only when
+        ReduceLROnPlateau may change it; an optimizer's own schedule is read every batch."""
+        self.rate = current_learning_rate(self.model)
+        self.rate_varies = _has_schedule(self.model)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         logs = self._batch_values(batch, _floats(logs))
@@ -431,17 +440,27 @@ class _RelayMixin:
                           f"(it started at {self.first_loss:.3g}): lower the learning rate")
         if self.run is not None:
             self.run.append_batch(self.step, self.epoch, logs, rate)
-        total = self.epochs * self.steps_per_epoch if self.steps_per_epoch else None
-        elapsed = time.monotonic() - self.started
         self.session.progress.partial({"kind": "batch", "step": self.step, "epoch": self.epoch,
                                        "batch": batch, "logs": logs, "lr": rate})
-        if total:
-            eta = elapsed / self.step * (total - self.step)
-            self.session.progress.step(
-                self.step, total,
-                f"epoch {self.epoch + 1}/{self.epochs} · loss {loss:.4f} · {_duration(eta)} left"
-                if loss is not None else f"epoch {self.epoch + 1}/{self.epochs}")
+        self._report_progress(loss)
         self._between_batches()
+
+    def _report_progress(self, loss: float | None) -> None:
+        """The progress line, at most every ``PROGRESS_LINE_INTERVAL_S`` and at each epoch's
+        last batch: a bar shows only the newest line, and formatting one every batch is
+        time taken from training."""
+        if not self.steps_per_epoch:
+            return
+        now = time.monotonic()
+        if now - self.line_shown < PROGRESS_LINE_INTERVAL_S and not self._epoch_complete():
+            return
+        self.line_shown = now
+        total = self.epochs * self.steps_per_epoch
+        eta = (now - self.started) / self.step * (total - self.step)
+        self.session.progress.step(
+            self.step, total,
+            f"epoch {self.epoch + 1}/{self.epochs} · loss {loss:.4f} · {_duration(eta)} left"
+            if loss is not None else f"epoch {self.epoch + 1}/{self.epochs}")
 
     def _batch_values(self, batch: int, means: dict[str, float]) -> dict[str, float]:
         """This batch's own loss and metrics. Keras 3 reports the mean of the epoch so far after
