@@ -27,9 +27,11 @@ bootstrap over rounds, not over pairs: it says how far the next set of rounds co
 
 The GUI thread is held still during (a)'s turns, so that the panel's drawing happens during
 (b)'s epochs, as it does in a run on its own: what (b) had sent it just before its turn ended
-is drawn when its next turn begins. What the GUI thread did between (b)'s epoch end and being
-held (finishing a redraw under way) is added to (b)'s epoch, as if it had run on the training's
-own core, which overstates it. Held still it costs (a) nothing; its idle timers would.
+is drawn when its next turn begins. What the GUI thread did between (b)'s epoch end and the hold
+taking effect (finishing a redraw under way) is added to (b)'s epoch, as if it had run on the
+training's own core, which overstates it; the hold's own work (pausing the panel's timers,
+0.4 ms of the GUI thread when it looked them up each time) is the benchmark's, and is neither
+added nor counted in the GUI's share. Held still it costs (a) nothing; its idle timers would.
 The panel paces its redraws by the clock, and (a)'s turns would double the time it sees pass
 in each of (b)'s epochs, and so how often it draws per epoch. So for the panel time stands
 still while it is held: its timers are stopped and resumed with the time they had left, and
@@ -299,8 +301,12 @@ def gui_hold(panel, clock: HeldClock):
             self.turn_started: float | None = None
             self.turns_cpu: list[float] = []  # the GUI's CPU seconds in each of (b)'s turns
             self.periods: dict[int, int] = {}  # repeating timers resumed early: their period
+            self.timers: list | None = None  # the panel's timers (looked up once: 0.4 ms)
+            self.entry_cpu: float | None = None  # the GUI's CPU seconds when the hold began
 
         def _wait(self):  # on the GUI thread, between two of its events
+            # Up to here the GUI did the panel's work; from here on, the hold's own.
+            self.entry_cpu = thread_cpu_seconds(gui_thread)
             timers = self._stop_timers()
             started = time.perf_counter()
             self.held.set()
@@ -309,10 +315,13 @@ def gui_hold(panel, clock: HeldClock):
                 GuiThreadGarbage.collect_young()  # (a)'s garbage, in (a)'s turn (see above)
             clock.held += time.perf_counter() - started
             self._resume_timers(timers)
+            self.turn_started = thread_cpu_seconds(gui_thread)  # (b)'s turn: the panel's again
 
         def _stop_timers(self) -> list:
             stopped = []
-            for timer in panel.findChildren(QTimer):
+            if self.timers is None:
+                self.timers = panel.findChildren(QTimer)
+            for timer in self.timers:
                 if timer.isActive():
                     period = self.periods.get(id(timer), timer.interval())
                     stopped.append((timer, max(0, timer.remainingTime()), period))
@@ -335,19 +344,20 @@ def gui_hold(panel, clock: HeldClock):
                 timer.setInterval(period)  # restarts it: the next timeout a period from now
 
         def hold(self) -> float:
-            """Hold the GUI thread; answers its CPU seconds until it was held."""
+            """Hold the GUI thread; answers the CPU seconds it spent on the panel's work from
+            now until the hold began (the hold's own work is the benchmark's, not the panel's)."""
             before = thread_cpu_seconds(gui_thread)
             self.released.clear()
             self.held.clear()
+            self.entry_cpu = None
             self.asked.emit()
             self.held.wait(5)
-            after = thread_cpu_seconds(gui_thread)
-            if self.turn_started is not None and after is not None:
-                self.turns_cpu.append(after - self.turn_started)
-            return 0.0 if before is None or after is None else after - before
+            entry = self.entry_cpu
+            if self.turn_started is not None and entry is not None:
+                self.turns_cpu.append(entry - self.turn_started)
+            return 0.0 if before is None or entry is None else max(0.0, entry - before)
 
         def release(self) -> None:
-            self.turn_started = thread_cpu_seconds(gui_thread)
             self.released.set()
 
     return GuiHold()
