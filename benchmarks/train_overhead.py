@@ -25,6 +25,13 @@ round, 0.88 to 1.09 over five (seen here), each round's pairs all leaning the sa
 contenders train in several rounds (8 by default), each with a fresh baseline, and the 90% interval is a
 bootstrap over rounds, not over pairs: it says how far the next set of rounds could land.
 
+**Order.** Which fit is built first and takes the first turn is no detail: over ten runs of
+this benchmark the A/A control, side 1 always built beside and trained after (a), averaged
+0.989 (0.976-1.005), a bias against whichever side comes second. So the order alternates: in
+even rounds (a) is built first and has the first turn, in odd rounds the contender does. The
+second is built while the first waits, and neither trains before both are built. Each ratio
+has as many rounds of each order (with an even ``--repeat``).
+
 The GUI thread is held still during (a)'s turns, so that the panel's drawing happens during
 (b)'s epochs, as it does in a run on its own: what (b) had sent it just before its turn ended
 is drawn when its next turn begins. What the GUI thread did between (b)'s epoch end and the hold
@@ -39,9 +46,10 @@ the clocks its pacing reads (``time.monotonic``, ``time.perf_counter``) leave th
 out. The GUI thread's share of a core during (b)'s turns is printed next to its share in a run
 of (b) on its own, trained in the first rounds too: the two should match.
 While the panel trains, Python's automatic garbage collection is off and the GUI thread
-collects every 100 ms (``GuiThreadGarbage``), for both fits of the process: held still, it
-would leave (a)'s garbage for (b)'s turns to collect. So while held it collects as often,
-and (a) pays for its own garbage, in its own turn.
+collects as each delivery of reports comes (``GuiThreadGarbage``), for both fits of the
+process: held still, it would leave (a)'s garbage for (b)'s turns to collect. So while held it
+looks every 100 ms and collects when the automatic collector would have, and (a) pays for its
+own garbage, in its own turn.
 
 * (b') a run of (b) on its own, while a 5 ms ``QTimer`` on the GUI thread records the gaps
   between its ticks: the longest gap is the longest the GUI could not respond. This probe is a
@@ -78,6 +86,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RATIO_GOAL = 0.97
 STALL_GOAL_MS = 50.0
 TICK_MS = 5
+BUILD_TIMEOUT_S = 300  # a side that never gets built must not hang the benchmark for ever
+HELD_GC_CHECK_S = 0.1  # how often the held GUI thread collects (a)'s garbage (see above)
 
 
 # The idle process of (b'): ticks every 5 ms until its stdin closes, then prints the tick
@@ -125,19 +135,22 @@ def thread_cpu_seconds(native_id: int) -> float | None:
 class Turns:
     """Two ``fit`` calls in two threads taking turns, an epoch each (see the module docstring).
 
-    Side 0 is the baseline and goes first. ``callback(side)`` is the Keras callback that makes
-    a fit take its turns; it must be the last of the fit's callbacks, so that everything of an
-    epoch is in its time. ``gui`` (optional, a ``GuiHold``) is held still while the baseline
-    has its turn.
+    Side 0 is the baseline, side 1 the contender; ``first`` is the side that is built and
+    trains first (see "Order" above). ``callback(side)`` is the Keras callback that makes a fit
+    take its turns; it must be the last of the fit's callbacks, so that everything of an epoch
+    is in its time. ``gui`` (optional, a ``GuiHold``) is held still while the baseline has its
+    turn.
     """
 
-    def __init__(self, keras, gui=None):
+    def __init__(self, keras, gui=None, first: int = 0):
         self.keras = keras
         self.gui = gui
+        self.first = first
         self.times: dict[int, list[float]] = {0: [], 1: []}
         self.added: list[float] = []  # the GUI's time to be held, added to each contender epoch
+        self.ready = {0: threading.Event(), 1: threading.Event()}  # built, waiting for a turn
         self._go = {0: threading.Event(), 1: threading.Event()}
-        self._go[0].set()
+        self._go[first].set()
         self._done = {0: False, 1: False}
 
     def callback(self, side: int):
@@ -146,6 +159,8 @@ class Turns:
 
         class TakeTurns(self.keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
+                turns.ready[side].set()
+                turns.ready[1 - side].wait(BUILD_TIMEOUT_S)  # no epoch beside the other's build
                 turns._go[side].wait()
                 self.started = time.perf_counter()
 
@@ -178,10 +193,19 @@ class Turns:
         return [a / b for a, b in list(zip(self.times[0], self.times[1]))[1:]]
 
     def run_baseline(self, experiment, dataset):
-        """Start (a) in a thread of its own; returns the thread."""
-        thread = threading.Thread(target=plain_fit, args=(experiment, dataset, self.keras,
-                                                          [self.callback(0)]))
+        """Start (a) in a thread of its own; returns the thread. When (a) goes first, this
+        returns once (a) is built; otherwise (a) is built once the contender is (the contender
+        is started right after this returns)."""
+
+        def baseline():
+            if self.first == 1:
+                self.ready[1].wait(BUILD_TIMEOUT_S)
+            plain_fit(experiment, dataset, self.keras, [self.callback(0)])
+
+        thread = threading.Thread(target=baseline)
         thread.start()
+        if self.first == 0:
+            self.ready[0].wait(BUILD_TIMEOUT_S)
         return thread
 
 
@@ -221,22 +245,22 @@ def plain_fit(experiment, dataset, keras, callbacks: list) -> None:
               callbacks=callbacks)
 
 
-def control_run(experiment, dataset, keras) -> Turns:
+def control_run(experiment, dataset, keras, first: int) -> Turns:
     """(a') against (a): the same plain ``fit`` on both sides."""
-    turns = Turns(keras)
+    turns = Turns(keras, first=first)
     baseline = turns.run_baseline(experiment, dataset)
     plain_fit(experiment, dataset, keras, [turns.callback(1)])
     baseline.join()
     return turns
 
 
-def session_run(experiment, dataset, keras, runs: Path) -> Turns:
+def session_run(experiment, dataset, keras, runs: Path, first: int) -> Turns:
     """(s) against (a): the engine's session with a run store, reporting to nobody."""
     from workbench.runs import RunStore
     from workbench.tasks import NullProgress
     from workbench.training import TrainingSession
 
-    turns = Turns(keras)
+    turns = Turns(keras, first=first)
     baseline = turns.run_baseline(experiment, dataset)
     with session_callback(turns.callback(1)):
         result = TrainingSession(experiment, dataset=dataset, store=RunStore(runs),
@@ -286,7 +310,6 @@ def gui_hold(panel, clock: HeldClock):
     from PySide6.QtCore import QObject, QTimer, Signal
 
     from widgets.tasks import GuiThreadGarbage
-    from widgets.train_panel import GC_INTERVAL_MS
 
     gui_thread = threading.main_thread().native_id
 
@@ -311,7 +334,7 @@ def gui_hold(panel, clock: HeldClock):
             started = time.perf_counter()
             self.held.set()
             deadline = started + 60  # a run that died leaves no GUI held for ever
-            while not self.released.wait(GC_INTERVAL_MS / 1000) and time.perf_counter() < deadline:
+            while not self.released.wait(HELD_GC_CHECK_S) and time.perf_counter() < deadline:
                 GuiThreadGarbage.collect_young()  # (a)'s garbage, in (a)'s turn (see above)
             clock.held += time.perf_counter() - started
             self._resume_timers(timers)
@@ -385,9 +408,9 @@ class EpochMarks:
         return (cpu1 - cpu0) / (wall1 - wall0)
 
 
-def panel_run(app, experiment, dataset, runs: Path, keras, mode: str):
-    """Train clicked in a live panel: (b) against (a) (``mode`` "turns"), the probe (b')
-    ("probe") or (b) on its own ("alone").
+def panel_run(app, experiment, dataset, runs: Path, keras, mode: str, first: int = 0):
+    """Train clicked in a live panel: (b) against (a) (``mode`` "turns", ``first`` the side
+    built and trained first), the probe (b') ("probe") or (b) on its own ("alone").
 
     Returns:
         the ``Turns`` (None unless "turns"); GUI tick gaps during training as (length, length
@@ -437,7 +460,7 @@ def panel_run(app, experiment, dataset, runs: Path, keras, mode: str):
     else:
         clock = HeldClock()
         hold = gui_hold(panel, clock)
-        turns = Turns(keras, gui=hold)
+        turns = Turns(keras, gui=hold, first=first)
         baseline = turns.run_baseline(experiment, dataset)
         context.enter_context(panel_clock(clock))
         context.enter_context(session_callback(turns.callback(1)))
@@ -500,10 +523,11 @@ def main() -> None:
     epochs: dict[str, list[float]] = {"plain": [], "session": [], "panel": []}
     gaps, setup_gaps, loads, alone_loads, drawn, hold_costs = [], [], [], [], 0, []
     for round_ in range(args.repeat):
-        control = control_run(experiment, dataset, keras)
-        session = session_run(experiment, dataset, keras, folder / f"session-{round_}")
+        first = round_ % 2  # (a) first in even rounds, the contender in odd ones
+        control = control_run(experiment, dataset, keras, first)
+        session = session_run(experiment, dataset, keras, folder / f"session-{round_}", first)
         panel, _, _, drawn, load = panel_run(app, experiment, dataset, folder / f"panel-{round_}",
-                                             keras, "turns")
+                                             keras, "turns", first)
         if round_ < args.probe_rounds:
             *_, alone_load = panel_run(app, experiment, dataset, folder / f"alone-{round_}", keras,
                                        "alone")

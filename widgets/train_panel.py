@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -57,7 +57,7 @@ from widgets.generated_view import KINDS as GENERATED_KINDS
 from widgets.generated_view import GeneratedView
 from widgets.inspector import ERROR_COLOR
 from widgets.live_range import LiveYRange
-from widgets.tasks import DrawQueue, GuiBudget, GuiThreadGarbage, Pacer, QtProgress, TaskRunner
+from widgets.tasks import DrawQueue, GuiBudget, Pacer, QtProgress, TaskRunner
 from workbench.errors import FormatError, WorkbenchError
 from workbench.experiment import Experiment
 from workbench.training.config import LOSSES, METRICS, OPTIMIZERS, TrainingConfig
@@ -74,8 +74,8 @@ _SETTINGS_WIDTH = 300
 # millisecond of it costs training about a millisecond (benchmarks/background_cost.py measures
 # it; on 2 cores, where training keeps only one of them busy).
 # Never slower than every 2 s, though: the run must still look live (a 2-core machine
-# training the digits CNN settles there, its GUI thread at ~2% of a core, a third of it
-# collecting the training's garbage: see GuiThreadGarbage).
+# training the digits CNN settles there, its GUI thread at ~1.2% of a core, half of it
+# repainting the plots and the bar).
 PLOT_INTERVAL_S = 0.1
 SLOWEST_PLOT_INTERVAL_S = 2.0
 GUI_BUDGET_OF_CORE = 0.012
@@ -84,7 +84,6 @@ GUI_BUDGET_OF_CORE = 0.012
 # So is a constant learning rate, a flat line that only grows (a changed rate shows at once).
 SLOW_PLOT_INTERVAL_S = 1.0
 _RATE_WINDOW_S = 3.0  # samples/s over the last few seconds: responsive, yet not jumpy
-GC_INTERVAL_MS = 100  # see GuiThreadGarbage
 _INT_MAX = 2**31 - 1
 # One colour per metric: a metric's training and validation curves share it.
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -243,11 +242,10 @@ class TrainPanel(QWidget):
         self._plot_interval = PLOT_INTERVAL_S
         self._epoch_pacer = Pacer(self._draw_epochs_when_visible, SLOW_PLOT_INTERVAL_S, self)
         self._lr_pacer = Pacer(self._queue_lr_draw, SLOW_PLOT_INTERVAL_S, self)
-        self._gc_timer = QTimer(self)
-        self._gc_timer.setInterval(GC_INTERVAL_MS)
-        self._gc_timer.timeout.connect(self._on_gc_timer_timeout)
         self._draws = DrawQueue(self)  # each plot repaints in its own pass of the event loop
-        self._runner = TaskRunner(self)
+        # keras_work: Python's collector stays on the GUI thread while the run trains, and
+        # collects as each delivery comes (GuiThreadGarbage): no timer of its own to wake for.
+        self._runner = TaskRunner(self, keras_work=True)
         self._runner.stepped.connect(self._on_runner_stepped)
         self._runner.partials.connect(self._on_runner_partials)
         self._runner.finished.connect(self._on_runner_finished)
@@ -354,8 +352,6 @@ class TrainPanel(QWidget):
         self._show_status("Starting: building the model and loading the data…")
         self.progress_bar.setRange(0, 0)  # busy until the first batch says how far it is
         self._set_state(RUNNING)
-        GuiThreadGarbage.hold()
-        self._gc_timer.start()
         self._budget.restart()
         self._pace(PLOT_INTERVAL_S)
         self._runner.start(lambda progress: _train(session, progress))
@@ -1293,9 +1289,6 @@ class TrainPanel(QWidget):
             else:  # all NaN (a diverged run): nothing to draw, and pyqtgraph would warn
                 curve.setData([], [])
 
-    def _on_gc_timer_timeout(self) -> None:
-        GuiThreadGarbage.collect_young()
-
     def _add_epoch(self, item: dict) -> str:
         """Keep an epoch's values for the plots; returns its line for the log."""
         logs = {k: v for k, v in item.get("logs", {}).items() if k not in ("lr", "learning_rate")}
@@ -1362,9 +1355,6 @@ class TrainPanel(QWidget):
         self._finish(TrainingResult("failed", message))
 
     def _finish(self, result) -> None:
-        if self._gc_timer.isActive():  # the worker has ended: collection may run anywhere again
-            self._gc_timer.stop()
-            GuiThreadGarbage.release()
         # The last batches and epochs, without waiting for the redraw intervals.
         self._draw_batches()
         self._lr_pacer.run_now()

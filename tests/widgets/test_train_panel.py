@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 import time
 
 import pytest
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from widgets.commands import SetParamCommand
+from widgets.tasks import GuiThreadGarbage
 from widgets.train_panel import (
     SLOW_PLOT_INTERVAL_S,
     GrowingArray,
@@ -289,6 +292,21 @@ def test_a_one_epoch_run_says_epoch(qtbot, panel):
     assert result.status == "finished", result.reason
     assert child(panel, QProgressBar, "trainProgress").format().startswith("finished · 1 epoch · ")
     assert child(panel, QLabel, "trainStatus").text().startswith("Finished: 1 epoch in ")
+
+
+def test_the_training_garbage_is_collected_on_the_gui_thread_as_reports_come(qtbot, panel,
+                                                                             monkeypatch):
+    # Left to itself the collector may run in the worker and destroy Qt objects there.
+    asked = []  # at each collection: whether automatic collection was on, and where
+    collect = GuiThreadGarbage.collect_young
+    monkeypatch.setattr(GuiThreadGarbage, "collect_young", staticmethod(
+        lambda: (asked.append((gc.isenabled(), threading.current_thread())), collect())))
+    assert gc.isenabled()
+    result = train(qtbot, panel, 2)
+    assert result.status == "finished", result.reason
+    assert asked and all(not automatic and thread is threading.main_thread()
+                         for automatic, thread in asked)
+    assert gc.isenabled()  # the run has ended: automatic collection is back
 
 
 def test_a_mismatch_with_the_data_panels_data_is_refused_before_a_run(qtbot, panel, tmp_path):
