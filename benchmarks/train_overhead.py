@@ -22,20 +22,23 @@ the contender's (epoch 1, which traces the graph, left out).
 **Rounds.** Taking turns removes the machine's drift, but not a difference that stays with a
 ``fit`` for its whole life: two identical plain fits taking turns differ by up to 10% in one
 round, 0.88 to 1.09 over five (seen here), each round's pairs all leaning the same way. So the
-contenders train in several rounds (8 by default), each with a fresh baseline, and the 90% interval is a
-bootstrap over rounds, not over pairs: it says how far the next set of rounds could land.
+contenders train in several rounds (12 by default), each with a fresh baseline, and the 90%
+interval is a bootstrap over rounds, not over pairs: it says how far the next set of rounds
+could land. With 8 rounds the panel's ratio ranged 0.968-1.006 over seven runs of this
+benchmark; 12 narrow that by a fifth.
 
-**Order.** Which fit is built first and takes the first turn is no detail: over ten runs of
-this benchmark the A/A control, side 1 always built beside and trained after (a), averaged
-0.989 (0.976-1.005), a bias against whichever side comes second. So the order alternates: in
-even rounds (a) is built first and has the first turn, in odd rounds the contender does. The
-second is built while the first waits, and neither trains before both are built. Each ratio
-has as many rounds of each order (with an even ``--repeat``).
+**Order.** Which fit is built first and takes the first turn is no detail. So the order
+alternates: in even rounds (a) is built first and has the first turn, in odd rounds the
+contender does; the second is built while the first waits, and neither trains before both
+are built. Each ratio has as many rounds of each order (with an even ``--repeat``). Over seven
+runs of 8 rounds the panel averaged 0.969 in the rounds (a) went first and 0.989 in those it
+went first itself (the A/A control 0.999 either way); while (a) always went first, the panel
+came out 0.952-0.985 over ten runs.
 
-**Threads.** Every fit trains in a thread of its own, never on the main thread: (a) and the
-panel's worker always did, and (a') and (s) trained on the main thread until they too moved.
-There the A/A control came out 0.968-0.982 in three runs in which the panel, in its worker
-thread, came out 0.979-1.006 against the same (a).
+**Threads.** Every fit trains in a thread of its own, as the panel's worker does: on the main
+thread the same plain ``fit`` came out at 0.987 of (a) on average (0.968-1.005, thirteen runs
+of the A/A control, which trained there until then), in a thread at 1.000 (0.994-1.015, four
+runs).
 
 The GUI thread is held still during (a)'s turns, so that the panel's drawing happens during
 (b)'s epochs, as it does in a run on its own: what (b) had sent it just before its turn ended
@@ -66,7 +69,7 @@ own garbage, in its own turn.
 Goals: (b) at least 0.97 of (a)'s throughput; no GUI stall of 50 ms or more while training
 (stalls while the worker builds the model are reported apart).
 
-Run: ``python benchmarks/train_overhead.py [--epochs 30] [--repeat 8] [--probe-rounds 2] [--json]``.
+Run: ``python benchmarks/train_overhead.py [--epochs 30] [--repeat 12] [--probe-rounds 2] [--json]``.
 """
 
 from __future__ import annotations
@@ -511,8 +514,9 @@ def panel_run(app, experiment, dataset, runs: Path, keras, mode: str, first: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
-    parser.add_argument("--repeat", type=int, default=8,
-                        help="rounds of (a'), (s) and (b) against a fresh (a) (default 8)")
+    parser.add_argument("--repeat", type=int, default=12,
+                        help="rounds of (a'), (s) and (b) against a fresh (a) (default 12; even: "
+                        "as many rounds of each order)")
     parser.add_argument("--probe-rounds", type=int, default=2,
                         help="rounds that also run (b) on its own and (b') (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON")
