@@ -256,11 +256,20 @@ def plain_fit(experiment, dataset, keras, callbacks: list) -> None:
 def in_worker_thread(function, *args):
     """``function(*args)`` in a thread of its own, like (a) and the panel's worker (see
     "Threads" above); returns its result."""
-    results = []
-    thread = threading.Thread(target=lambda: results.append(function(*args)))
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = function(*args)
+        except BaseException as error:  # raised again here, where the caller waits
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work)
     thread.start()
     thread.join()
-    return results[0]
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def control_run(experiment, dataset, keras, first: int) -> Turns:
